@@ -1,0 +1,867 @@
+//! Who is calling: the admin API key, tenant JWTs and named API tokens.
+//!
+//! Every API request carries `Authorization: Bearer <credential>`. The [`Principal`]
+//! extractor resolves the credential, in this order:
+//!
+//! 1. the admin API key (`OUTRIDER_API_KEY`), compared in constant time → [`Principal::Admin`];
+//! 2. a tenant JWT issued by `GET /api/v1/tenants/{id}/token` → [`Principal::Tenant`];
+//! 3. a named API token, if an [`ApiTokenLookup`] is configured → [`Principal::ApiToken`];
+//!
+//! and anything else is answered `401`. Handlers then ask the principal for what they
+//! need with [`Principal::require_admin`] or [`Principal::require_tenant_access`]
+//! (`403` when the credential is valid but not for this resource, as Outpost does).
+//!
+//! Tenant JWTs follow Outpost's shape: HS256, claims `iss`, `sub` (tenant id), `iat` and
+//! `exp` (24 hours). They are signed with a key derived by HKDF-SHA256 from
+//! `OUTRIDER_JWT_SECRET` or, without it, from the admin key.
+//!
+//! A server started with `--insecure-dev` and no admin key treats every request as
+//! [`Principal::Admin`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hkdf::Hkdf;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::crypto::HKDF_SALT;
+
+/// Environment variable holding the admin API key.
+pub const API_KEY_ENV: &str = "OUTRIDER_API_KEY";
+
+/// Environment variable holding an optional dedicated secret for tenant JWTs.
+pub const JWT_SECRET_ENV: &str = "OUTRIDER_JWT_SECRET";
+
+/// `iss` claim of the tenant JWTs Outrider issues, and the only one it accepts.
+pub const JWT_ISSUER: &str = "outrider";
+
+/// Lifetime of a tenant JWT, as in Outpost.
+pub const TENANT_TOKEN_TTL: time::Duration = time::Duration::hours(24);
+
+/// Clock skew tolerated on `exp`, in seconds.
+pub const JWT_LEEWAY_SECS: u64 = 60;
+
+/// HKDF `info` for the HMAC key that signs tenant JWTs.
+const HKDF_INFO_JWT: &[u8] = b"jwt";
+
+/// Shortest accepted `OUTRIDER_JWT_SECRET`, in bytes.
+pub const MIN_JWT_SECRET_LEN: usize = 16;
+
+/// Why a request is refused. Answers as the API's JSON error shape
+/// `{"status": 401|403, "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("missing authorization header")]
+    MissingCredentials,
+    /// An `Authorization` header that is not `Bearer <credential>`.
+    #[error("invalid authorization header: expected \"Bearer <token>\"")]
+    MalformedHeader,
+    /// A credential that is neither the admin key, a valid tenant JWT nor a known API
+    /// token.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A tenant JWT whose `exp` has passed.
+    #[error("token expired")]
+    ExpiredToken,
+    /// A valid non-admin credential on an admin-only endpoint.
+    #[error("this endpoint requires the admin API key")]
+    AdminRequired,
+    /// A valid tenant JWT used on another tenant's resources.
+    #[error("token is not valid for tenant {tenant_id}")]
+    WrongTenant {
+        /// The tenant the request addressed.
+        tenant_id: String,
+    },
+}
+
+impl AuthError {
+    /// `401` when the caller is not authenticated, `403` when it is but may not do this.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingCredentials
+            | AuthError::MalformedHeader
+            | AuthError::InvalidToken
+            | AuthError::ExpiredToken => StatusCode::UNAUTHORIZED,
+            AuthError::AdminRequired | AuthError::WrongTenant { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = Json(serde_json::json!({
+            "status": status.as_u16(),
+            "message": self.to_string(),
+        }));
+        let mut response = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// What can go wrong building an [`AuthConfig`] at startup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthSetupError {
+    /// No admin key and no `--insecure-dev`.
+    #[error("{API_KEY_ENV} is not set; set an admin API key, or pass --insecure-dev to run without authentication")]
+    MissingAdminKey,
+    /// An admin key that is empty or only whitespace.
+    #[error("{API_KEY_ENV} is empty")]
+    EmptyAdminKey,
+    /// A JWT secret shorter than [`MIN_JWT_SECRET_LEN`].
+    #[error(
+        "{JWT_SECRET_ENV} is {len} bytes long; at least {MIN_JWT_SECRET_LEN} bytes are required"
+    )]
+    JwtSecretTooShort {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// A tenant JWT could not be signed (an internal error, not the caller's).
+#[derive(Debug, thiserror::Error)]
+#[error("signing the tenant token failed: {0}")]
+pub struct TokenIssueError(jsonwebtoken::errors::Error);
+
+/// The admin API key. Holds only its SHA-256 digest; `Debug` is redacted.
+#[derive(Clone)]
+pub struct AdminKey {
+    digest: [u8; 32],
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminKey(<redacted>)")
+    }
+}
+
+impl AdminKey {
+    /// Wraps the configured key; an empty key is refused.
+    pub fn new(key: &str) -> Result<Self, AuthSetupError> {
+        if key.trim().is_empty() {
+            return Err(AuthSetupError::EmptyAdminKey);
+        }
+        Ok(AdminKey {
+            digest: Sha256::digest(key.as_bytes()).into(),
+        })
+    }
+
+    /// Whether `presented` is the admin key. Compares SHA-256 digests in constant
+    /// time, so neither the content nor the length of the key leaks through timing.
+    pub fn verify(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        presented.ct_eq(&self.digest).into()
+    }
+}
+
+/// Claims of a tenant JWT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantClaims {
+    /// Issuer, [`JWT_ISSUER`].
+    pub iss: String,
+    /// The tenant id.
+    pub sub: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+impl TenantClaims {
+    /// The tenant this token is for.
+    pub fn tenant_id(&self) -> &str {
+        &self.sub
+    }
+}
+
+/// Signs and verifies tenant JWTs (HS256 only). `Debug` is redacted.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    /// Derives the signing key from `secret` (the JWT secret or the admin key) with
+    /// HKDF-SHA256, salt `outrider/v1`, info `jwt`.
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
+            .expand(HKDF_INFO_JWT, &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let keys = Self::from_hmac_key(&key);
+        key.fill(0);
+        keys
+    }
+
+    /// A random signing key: tokens it issues stop working when the process exits.
+    pub fn ephemeral() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let keys = Self::from_hmac_key(&key);
+        key.fill(0);
+        keys
+    }
+
+    fn from_hmac_key(key: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[JWT_ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_aud = false;
+        validation.leeway = JWT_LEEWAY_SECS;
+        JwtKeys {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+        }
+    }
+
+    /// Issues a token for `tenant_id`, valid for [`TENANT_TOKEN_TTL`]. Signing only
+    /// fails on a broken crypto provider, an internal error.
+    pub fn issue_tenant_token(&self, tenant_id: &str) -> Result<String, TokenIssueError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.sign(&TenantClaims {
+            iss: JWT_ISSUER.to_owned(),
+            sub: tenant_id.to_owned(),
+            iat: now,
+            exp: now + TENANT_TOKEN_TTL.whole_seconds(),
+        })
+    }
+
+    fn sign(&self, claims: &TenantClaims) -> Result<String, TokenIssueError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(TokenIssueError)
+    }
+
+    /// Verifies a tenant token: HS256 only, signature, issuer, expiry (with
+    /// [`JWT_LEEWAY_SECS`] of leeway) and a non-empty subject.
+    pub fn verify_tenant_token(&self, token: &str) -> Result<TenantClaims, AuthError> {
+        let data = jsonwebtoken::decode::<TenantClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::ExpiredToken,
+                _ => AuthError::InvalidToken,
+            })?;
+        if data.claims.sub.is_empty() {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// A boxed future, as returned by [`ApiTokenLookup::lookup`].
+pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
+
+/// Resolves named API tokens; implemented by the store.
+///
+/// Returns the token's id when `token` is a known, unrevoked API token. It is a boxed
+/// future rather than an `async fn` so that [`AuthConfig`] can hold it as a trait
+/// object.
+///
+/// ```
+/// use outrider::auth::{ApiTokenLookup, LookupFuture};
+///
+/// struct Fixed;
+///
+/// impl ApiTokenLookup for Fixed {
+///     fn lookup<'a>(&'a self, token: &'a str) -> LookupFuture<'a> {
+///         Box::pin(async move { (token == "tok_secret").then(|| "tok_1".to_owned()) })
+///     }
+/// }
+/// ```
+pub trait ApiTokenLookup: Send + Sync {
+    /// The id of the API token `token`, or `None` when it is unknown or revoked.
+    fn lookup<'a>(&'a self, token: &'a str) -> LookupFuture<'a>;
+}
+
+/// Everything the [`Principal`] extractor needs; held by the app state as
+/// `Arc<AuthConfig>` and reached through [`FromRef`].
+#[derive(Clone)]
+pub struct AuthConfig {
+    /// The admin API key; `None` only with `insecure_dev`.
+    pub admin_key: Option<AdminKey>,
+    /// Keys for tenant JWTs.
+    pub jwt: JwtKeys,
+    /// `--insecure-dev`: with no admin key, every request is [`Principal::Admin`].
+    pub insecure_dev: bool,
+    /// Resolves named API tokens, once the store provides them.
+    pub api_tokens: Option<Arc<dyn ApiTokenLookup>>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("admin_key", &self.admin_key)
+            .field("jwt", &self.jwt)
+            .field("insecure_dev", &self.insecure_dev)
+            .field("api_tokens", &self.api_tokens.is_some())
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    /// Builds the configuration from `OUTRIDER_API_KEY`, `OUTRIDER_JWT_SECRET` and
+    /// `--insecure-dev`, refusing to run without an admin key unless `insecure_dev`.
+    ///
+    /// The JWT key derives from the JWT secret if given, else from the admin key; in
+    /// insecure dev mode with neither, it is random (tenant tokens then do not survive
+    /// a restart).
+    pub fn from_settings(
+        admin_key: Option<&str>,
+        jwt_secret: Option<&str>,
+        insecure_dev: bool,
+    ) -> Result<Self, AuthSetupError> {
+        let admin = admin_key.map(AdminKey::new).transpose()?;
+        if admin.is_none() && !insecure_dev {
+            return Err(AuthSetupError::MissingAdminKey);
+        }
+        let jwt = match (jwt_secret, admin_key) {
+            (Some(secret), _) if secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(AuthSetupError::JwtSecretTooShort { len: secret.len() });
+            }
+            (Some(secret), _) => JwtKeys::derive(secret.as_bytes()),
+            (None, Some(key)) => JwtKeys::derive(key.as_bytes()),
+            (None, None) => JwtKeys::ephemeral(),
+        };
+        Ok(AuthConfig {
+            admin_key: admin,
+            jwt,
+            insecure_dev,
+            api_tokens: None,
+        })
+    }
+
+    /// Adds the resolver of named API tokens.
+    pub fn with_api_tokens(mut self, lookup: Arc<dyn ApiTokenLookup>) -> Self {
+        self.api_tokens = Some(lookup);
+        self
+    }
+
+    /// Issues a tenant JWT (see [`JwtKeys::issue_tenant_token`]).
+    pub fn issue_tenant_token(&self, tenant_id: &str) -> Result<String, TokenIssueError> {
+        self.jwt.issue_tenant_token(tenant_id)
+    }
+
+    /// Verifies a tenant JWT (see [`JwtKeys::verify_tenant_token`]).
+    pub fn verify_tenant_token(&self, token: &str) -> Result<TenantClaims, AuthError> {
+        self.jwt.verify_tenant_token(token)
+    }
+
+    /// Insecure dev mode without an admin key: no authentication at all.
+    fn is_open(&self) -> bool {
+        self.insecure_dev && self.admin_key.is_none()
+    }
+
+    /// Resolves the `Authorization` header value (if any) to a principal.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        if self.is_open() {
+            return Ok(Principal::Admin);
+        }
+        let token = bearer_token(authorization.ok_or(AuthError::MissingCredentials)?)?;
+        if self.admin_key.as_ref().is_some_and(|k| k.verify(token)) {
+            return Ok(Principal::Admin);
+        }
+        let jwt_error = match self.jwt.verify_tenant_token(token) {
+            Ok(claims) => return Ok(Principal::Tenant(claims.sub)),
+            Err(e) => e,
+        };
+        if let Some(lookup) = &self.api_tokens {
+            if let Some(id) = lookup.lookup(token).await {
+                return Ok(Principal::ApiToken { id });
+            }
+        }
+        Err(jwt_error)
+    }
+}
+
+/// Extracts the credential from `Bearer <credential>` (scheme case-insensitive).
+fn bearer_token(header: &str) -> Result<&str, AuthError> {
+    let (scheme, token) = header.split_once(' ').ok_or(AuthError::MalformedHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::MalformedHeader);
+    }
+    Ok(token)
+}
+
+/// The authenticated caller of a request.
+///
+/// Use it as a handler argument; the state must provide `Arc<AuthConfig>` via
+/// [`FromRef`]. Extraction fails with `401` ([`AuthError`]) when the credential is
+/// missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The admin API key (or any request in insecure dev mode without one).
+    Admin,
+    /// A tenant JWT for this tenant id.
+    Tenant(String),
+    /// A named API token. API tokens act with admin rights.
+    ApiToken {
+        /// The token's id (never the token itself).
+        id: String,
+    },
+}
+
+impl Principal {
+    /// Allows admin credentials (admin key and API tokens) only; `403` otherwise.
+    pub fn require_admin(&self) -> Result<(), AuthError> {
+        match self {
+            Principal::Admin | Principal::ApiToken { .. } => Ok(()),
+            Principal::Tenant(_) => Err(AuthError::AdminRequired),
+        }
+    }
+
+    /// Allows admin credentials, and a tenant JWT for `tenant_id` itself; a tenant JWT
+    /// for another tenant gets `403` ("token is not valid for tenant X").
+    pub fn require_tenant_access(&self, tenant_id: &str) -> Result<(), AuthError> {
+        match self {
+            Principal::Admin | Principal::ApiToken { .. } => Ok(()),
+            Principal::Tenant(own) if own == tenant_id => Ok(()),
+            Principal::Tenant(_) => Err(AuthError::WrongTenant {
+                tenant_id: tenant_id.to_owned(),
+            }),
+        }
+    }
+
+    /// The tenant a tenant JWT is bound to; `None` for admin credentials.
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Principal::Tenant(id) => Some(id),
+            Principal::Admin | Principal::ApiToken { .. } => None,
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    Arc<AuthConfig>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let config = Arc::<AuthConfig>::from_ref(state);
+        if config.is_open() {
+            return Ok(Principal::Admin);
+        }
+        let header = match parts.headers.get(AUTHORIZATION) {
+            Some(value) => Some(value.to_str().map_err(|_| AuthError::MalformedHeader)?),
+            None => None,
+        };
+        config.authenticate(header).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::Path;
+    use axum::http::Request;
+    use axum::routing::get;
+    use axum::Router;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    const ADMIN: &str = "admin-key-0123456789";
+
+    fn config() -> AuthConfig {
+        AuthConfig::from_settings(Some(ADMIN), None, false).unwrap()
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims(sub: &str, exp_offset: i64) -> TenantClaims {
+        TenantClaims {
+            iss: JWT_ISSUER.to_owned(),
+            sub: sub.to_owned(),
+            iat: now(),
+            exp: now() + exp_offset,
+        }
+    }
+
+    #[test]
+    fn admin_key_compare() {
+        let key = AdminKey::new(ADMIN).unwrap();
+        assert!(key.verify(ADMIN));
+        assert!(!key.verify("admin-key-012345678"));
+        assert!(!key.verify("admin-key-01234567890"));
+        assert!(!key.verify(""));
+        assert!(!key.verify(&ADMIN.to_uppercase()));
+        assert!(AdminKey::new("  ").is_err());
+        assert_eq!(format!("{key:?}"), "AdminKey(<redacted>)");
+    }
+
+    #[test]
+    fn token_roundtrip() {
+        let cfg = config();
+        let token = cfg.issue_tenant_token("t_1").unwrap();
+        let claims = cfg.verify_tenant_token(&token).unwrap();
+        assert_eq!(claims.tenant_id(), "t_1");
+        assert_eq!(claims.iss, JWT_ISSUER);
+        assert_eq!(claims.exp - claims.iat, 24 * 3600);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+    }
+
+    #[test]
+    fn same_secret_same_keys() {
+        // Tokens survive a restart: the key derives from configuration only.
+        let token = config().issue_tenant_token("t_1").unwrap();
+        assert!(config().verify_tenant_token(&token).is_ok());
+        // A dedicated JWT secret takes precedence over the admin key.
+        let with_secret =
+            AuthConfig::from_settings(Some(ADMIN), Some("jwt-secret-0123456789"), false).unwrap();
+        assert_eq!(
+            with_secret.verify_tenant_token(&token),
+            Err(AuthError::InvalidToken)
+        );
+        let token = with_secret.issue_tenant_token("t_1").unwrap();
+        let other_admin = AuthConfig::from_settings(
+            Some("another-admin-key"),
+            Some("jwt-secret-0123456789"),
+            false,
+        )
+        .unwrap();
+        assert!(other_admin.verify_tenant_token(&token).is_ok());
+    }
+
+    #[test]
+    fn expired_token() {
+        let keys = &config().jwt;
+        let expired = keys
+            .sign(&claims("t_1", -(JWT_LEEWAY_SECS as i64) - 5))
+            .unwrap();
+        assert_eq!(
+            keys.verify_tenant_token(&expired),
+            Err(AuthError::ExpiredToken)
+        );
+        // Within the leeway it still passes.
+        let just_expired = keys.sign(&claims("t_1", -5)).unwrap();
+        assert!(keys.verify_tenant_token(&just_expired).is_ok());
+    }
+
+    #[test]
+    fn wrong_signature() {
+        let token = config().issue_tenant_token("t_1").unwrap();
+        let other = AuthConfig::from_settings(Some("some-other-admin-key"), None, false).unwrap();
+        assert_eq!(
+            other.verify_tenant_token(&token),
+            Err(AuthError::InvalidToken)
+        );
+        // Tampering with the payload breaks the signature.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged = serde_json::to_vec(&claims("t_2", 3600)).unwrap();
+        parts[1] =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, forged);
+        assert_eq!(
+            config().verify_tenant_token(&parts.join(".")),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            config().verify_tenant_token("not.a.jwt"),
+            Err(AuthError::InvalidToken)
+        );
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    }
+
+    #[test]
+    fn alg_none_and_other_algs_rejected() {
+        let cfg = config();
+        let payload = b64(&serde_json::to_vec(&claims("t_1", 3600)).unwrap());
+        // alg "none", with and without a trailing signature.
+        let none = b64(br#"{"alg":"none","typ":"JWT"}"#);
+        for token in [format!("{none}.{payload}."), format!("{none}.{payload}")] {
+            assert_eq!(
+                cfg.verify_tenant_token(&token),
+                Err(AuthError::InvalidToken)
+            );
+        }
+        // HS512 signed with the very same key is still refused: the algorithm is pinned.
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(HKDF_SALT), ADMIN.as_bytes())
+            .expand(HKDF_INFO_JWT, &mut key)
+            .unwrap();
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims("t_1", 3600),
+            &EncodingKey::from_secret(&key),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.verify_tenant_token(&hs512),
+            Err(AuthError::InvalidToken)
+        );
+        // Sanity check: the same key with HS256 is accepted.
+        let hs256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims("t_1", 3600),
+            &EncodingKey::from_secret(&key),
+        )
+        .unwrap();
+        assert!(cfg.verify_tenant_token(&hs256).is_ok());
+    }
+
+    #[test]
+    fn claims_are_checked() {
+        let keys = &config().jwt;
+        let mut wrong_issuer = claims("t_1", 3600);
+        wrong_issuer.iss = "outpost".to_owned();
+        assert_eq!(
+            keys.verify_tenant_token(&keys.sign(&wrong_issuer).unwrap()),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            keys.verify_tenant_token(&keys.sign(&claims("", 3600)).unwrap()),
+            Err(AuthError::InvalidToken)
+        );
+    }
+
+    #[test]
+    fn tenant_scoping() {
+        let tenant = Principal::Tenant("t_1".to_owned());
+        assert_eq!(tenant.require_tenant_access("t_1"), Ok(()));
+        let err = tenant.require_tenant_access("t_2").unwrap_err();
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+        assert_eq!(err.to_string(), "token is not valid for tenant t_2");
+        assert_eq!(tenant.require_admin(), Err(AuthError::AdminRequired));
+        assert_eq!(tenant.tenant_id(), Some("t_1"));
+
+        for admin in [Principal::Admin, Principal::ApiToken { id: "tok_1".into() }] {
+            assert_eq!(admin.require_admin(), Ok(()));
+            assert_eq!(admin.require_tenant_access("anyone"), Ok(()));
+            assert_eq!(admin.tenant_id(), None);
+        }
+    }
+
+    #[test]
+    fn setup_rules() {
+        assert_eq!(
+            AuthConfig::from_settings(None, None, false).unwrap_err(),
+            AuthSetupError::MissingAdminKey
+        );
+        assert_eq!(
+            AuthConfig::from_settings(Some(""), None, true).unwrap_err(),
+            AuthSetupError::EmptyAdminKey
+        );
+        assert_eq!(
+            AuthConfig::from_settings(Some(ADMIN), Some("short"), false).unwrap_err(),
+            AuthSetupError::JwtSecretTooShort { len: 5 }
+        );
+        let dev = AuthConfig::from_settings(None, None, true).unwrap();
+        assert!(dev.admin_key.is_none());
+        let token = dev.issue_tenant_token("t_1").unwrap();
+        assert!(dev.verify_tenant_token(&token).is_ok());
+        let dbg = format!("{:?}", config());
+        assert!(!dbg.contains(ADMIN), "{dbg}");
+    }
+
+    // --- the extractor, through a tiny router ---
+
+    struct FixedTokens;
+
+    impl ApiTokenLookup for FixedTokens {
+        fn lookup<'a>(&'a self, token: &'a str) -> LookupFuture<'a> {
+            Box::pin(async move { (token == "tok_secret_value").then(|| "tok_1".to_owned()) })
+        }
+    }
+
+    async fn whoami(principal: Principal) -> String {
+        format!("{principal:?}")
+    }
+
+    async fn tenant_thing(
+        principal: Principal,
+        Path(tenant_id): Path<String>,
+    ) -> Result<String, AuthError> {
+        principal.require_tenant_access(&tenant_id)?;
+        Ok(format!("ok {tenant_id}"))
+    }
+
+    fn app(config: AuthConfig) -> Router {
+        Router::new()
+            .route("/whoami", get(whoami))
+            .route("/tenants/{tenant_id}/thing", get(tenant_thing))
+            .with_state(Arc::new(config))
+    }
+
+    async fn call(app: Router, uri: &str, auth: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::builder().uri(uri);
+        if let Some(auth) = auth {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn error_json(status: u16, message: &str) -> String {
+        serde_json::json!({"status": status, "message": message}).to_string()
+    }
+
+    #[tokio::test]
+    async fn extractor_resolves_principals() {
+        let cfg = config().with_api_tokens(Arc::new(FixedTokens));
+        let tenant_token = cfg.issue_tenant_token("t_1").unwrap();
+        let app = app(cfg);
+
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(
+            call(app.clone(), "/whoami", Some(&bearer(ADMIN))).await,
+            (StatusCode::OK, "Admin".into())
+        );
+        assert_eq!(
+            call(app.clone(), "/whoami", Some(&format!("bearer {ADMIN}"))).await,
+            (StatusCode::OK, "Admin".into())
+        );
+        assert_eq!(
+            call(app.clone(), "/whoami", Some(&bearer(&tenant_token))).await,
+            (StatusCode::OK, "Tenant(\"t_1\")".into())
+        );
+        assert_eq!(
+            call(app.clone(), "/whoami", Some(&bearer("tok_secret_value"))).await,
+            (StatusCode::OK, "ApiToken { id: \"tok_1\" }".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn extractor_rejects_with_json_401() {
+        let app = app(config().with_api_tokens(Arc::new(FixedTokens)));
+        let cases = [
+            (None, "missing authorization header"),
+            (
+                Some(ADMIN.to_owned()),
+                "invalid authorization header: expected \"Bearer <token>\"",
+            ),
+            (
+                Some(format!("Basic {ADMIN}")),
+                "invalid authorization header: expected \"Bearer <token>\"",
+            ),
+            (
+                Some("Bearer ".to_owned()),
+                "invalid authorization header: expected \"Bearer <token>\"",
+            ),
+            (Some("Bearer wrong-key".to_owned()), "invalid token"),
+        ];
+        for (auth, message) in cases {
+            let req = Request::builder().uri("/whoami");
+            let req = match &auth {
+                Some(a) => req.header(AUTHORIZATION, a),
+                None => req,
+            };
+            let res = app
+                .clone()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+            assert_eq!(res.headers()[WWW_AUTHENTICATE], "Bearer");
+            assert_eq!(
+                res.headers()[axum::http::header::CONTENT_TYPE],
+                "application/json"
+            );
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(
+                String::from_utf8(body.to_vec()).unwrap(),
+                error_json(401, message),
+                "{auth:?}"
+            );
+        }
+
+        // An expired tenant token says so.
+        let cfg = config();
+        let expired = cfg.jwt.sign(&claims("t_1", -3600)).unwrap();
+        assert_eq!(
+            call(app.clone(), "/whoami", Some(&format!("Bearer {expired}"))).await,
+            (StatusCode::UNAUTHORIZED, error_json(401, "token expired"))
+        );
+    }
+
+    #[tokio::test]
+    async fn extractor_scopes_tenant_tokens() {
+        let cfg = config();
+        let token = format!("Bearer {}", cfg.issue_tenant_token("t_1").unwrap());
+        let app = app(cfg);
+        assert_eq!(
+            call(app.clone(), "/tenants/t_1/thing", Some(&token)).await,
+            (StatusCode::OK, "ok t_1".into())
+        );
+        assert_eq!(
+            call(app.clone(), "/tenants/t_2/thing", Some(&token)).await,
+            (
+                StatusCode::FORBIDDEN,
+                error_json(403, "token is not valid for tenant t_2")
+            )
+        );
+        assert_eq!(
+            call(app, "/tenants/t_2/thing", Some(&format!("Bearer {ADMIN}"))).await,
+            (StatusCode::OK, "ok t_2".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn insecure_dev_without_admin_key_is_admin() {
+        let app = app(AuthConfig::from_settings(None, None, true).unwrap());
+        assert_eq!(
+            call(app.clone(), "/whoami", None).await,
+            (StatusCode::OK, "Admin".into())
+        );
+        // With an admin key, --insecure-dev does not switch authentication off.
+        let app = self::app(AuthConfig::from_settings(Some(ADMIN), None, true).unwrap());
+        assert_eq!(call(app, "/whoami", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn extractor_works_with_a_larger_state() {
+        #[derive(Clone)]
+        struct AppState {
+            auth: Arc<AuthConfig>,
+        }
+        impl FromRef<AppState> for Arc<AuthConfig> {
+            fn from_ref(state: &AppState) -> Self {
+                state.auth.clone()
+            }
+        }
+        let app = Router::new()
+            .route("/whoami", get(whoami))
+            .with_state(AppState {
+                auth: Arc::new(config()),
+            });
+        assert_eq!(
+            call(app, "/whoami", Some(&format!("Bearer {ADMIN}"))).await,
+            (StatusCode::OK, "Admin".into())
+        );
+    }
+}
