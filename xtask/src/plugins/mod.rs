@@ -1,0 +1,184 @@
+//! `cargo xtask plugins`: build every plugin, example and test fixture into a
+//! WebAssembly component.
+//!
+//! 1. [`discover`] finds the crates (workspace members under `plugins/`, `examples/`,
+//!    `tests/fixtures/`); non-Rust examples are left to their own build steps.
+//! 2. [`toolchain`] picks rustup's wasm target or Debian's toolchain.
+//! 3. [`build`] compiles all crates in one cargo invocation (`--profile plugin`).
+//! 4. [`componentize`] wraps each core module into a component:
+//!    `target/plugins/NAME.wasm`, `target/plugins/fixtures/NAME.wasm`, plus the
+//!    rejection fixtures `core-module.wasm` and `random-bytes.wasm`.
+//! 5. With `--list`, [`inspect`] prints each component's imports and exports.
+
+mod build;
+mod componentize;
+mod discover;
+mod inspect;
+mod toolchain;
+
+use crate::workspace::{relative, Workspace};
+use anyhow::{Context, Result};
+use discover::{Group, WasmCrate};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of `cargo xtask plugins`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print the WIT interfaces each component imports and exports.
+    #[arg(long)]
+    list: bool,
+    /// Toolchain to build with.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "OUTRIDER_WASM_TOOLCHAIN"
+    )]
+    toolchain: toolchain::Choice,
+}
+
+/// Crate whose core module becomes the `core-module.wasm` rejection fixture.
+const CORE_MODULE_SOURCE: &str = "webhook";
+
+/// One file written (or found up to date) under `target/plugins/`.
+struct Written {
+    path: PathBuf,
+    rebuilt: bool,
+}
+
+/// Runs `cargo xtask plugins`.
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let ws = Workspace::load()?;
+    let root = &ws.workspace_root;
+    let found = discover::discover(&ws)?;
+    for skipped in &found.skipped {
+        println!(
+            "skip: {}: {}",
+            relative(&skipped.dir, root).display(),
+            skipped.reason
+        );
+    }
+
+    let out_dir = ws.target_directory.join("plugins");
+    let fixtures_dir = out_dir.join("fixtures");
+    let mut written = Vec::new();
+    let mut core_module_source = None;
+    if found.crates.is_empty() {
+        println!("build: no plugin crates found");
+    } else {
+        let toolchain = toolchain::Toolchain::detect(args.toolchain)?;
+        println!("toolchain: {}", toolchain.describe());
+        let modules = build::build(&toolchain, &ws, &found.crates)?;
+        for c in &found.crates {
+            let module = &modules[&c.manifest_path];
+            let out = component_path(&out_dir, c);
+            let rebuilt = componentize::componentize(module, &out)
+                .with_context(|| format!("component for `{}`", c.package))?;
+            written.push(Written { path: out, rebuilt });
+            if c.group == Group::Plugin && c.name == CORE_MODULE_SOURCE {
+                core_module_source = Some(module.clone());
+            }
+        }
+    }
+
+    let core_module = fixtures_dir.join("core-module.wasm");
+    let rebuilt = componentize::write_core_module(core_module_source.as_deref(), &core_module)?;
+    written.push(Written {
+        path: core_module,
+        rebuilt,
+    });
+    let random = fixtures_dir.join("random-bytes.wasm");
+    let rebuilt = componentize::write_random_bytes(&random)?;
+    written.push(Written {
+        path: random,
+        rebuilt,
+    });
+
+    for w in &written {
+        summarize(root, w)?;
+        if args.list {
+            list(&w.path)?;
+        }
+    }
+    let rebuilt = written.iter().filter(|w| w.rebuilt).count();
+    println!(
+        "plugins: {} files in {} ({} written, {} up to date) in {:.1}s",
+        written.len(),
+        relative(&out_dir, root).display(),
+        rebuilt,
+        written.len() - rebuilt,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn component_path(out_dir: &Path, c: &WasmCrate) -> PathBuf {
+    let file = format!("{}.wasm", c.name);
+    match c.group {
+        Group::Plugin | Group::Example => out_dir.join(file),
+        Group::Fixture => out_dir.join("fixtures").join(file),
+    }
+}
+
+fn summarize(root: &Path, w: &Written) -> Result<()> {
+    let size = std::fs::metadata(&w.path)
+        .with_context(|| format!("reading {}", w.path.display()))?
+        .len();
+    let name = w.path.file_stem().unwrap_or_default().to_string_lossy();
+    println!(
+        "  {:<16} {:>10}  {}{}",
+        name,
+        human_size(size),
+        relative(&w.path, root).display(),
+        if w.rebuilt { "" } else { "  (up to date)" }
+    );
+    Ok(())
+}
+
+fn list(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if wasmparser::Parser::is_core_wasm(&bytes) {
+        println!("      (core module, not a component)");
+        return Ok(());
+    }
+    if !wasmparser::Parser::is_component(&bytes) {
+        println!("      (not WebAssembly)");
+        return Ok(());
+    }
+    match inspect::interfaces(&bytes) {
+        Ok(found) => {
+            for i in &found.imports {
+                println!("      import {i}");
+            }
+            for e in &found.exports {
+                println!("      export {e}");
+            }
+        }
+        Err(e) => println!("      not a component: {e:#}"),
+    }
+    Ok(())
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(2048), "2.0 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024), "3.00 MiB");
+    }
+}
