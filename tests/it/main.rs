@@ -1,1 +1,10 @@
-//! End-to-end tests.
+//! End-to-end tests: each starts the real `outrider` binary on `127.0.0.1:0` with its own
+//! data directory, talks to it over HTTP, and checks what real loopback sinks receive.
+//!
+//! Needs `target/debug/outrider` and `target/plugins/*.wasm`: `cargo xtask test` builds
+//! both before running this.
+
+mod harness;
+
+mod gateway;
+mod plugins_api;

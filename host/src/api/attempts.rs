@@ -1,0 +1,182 @@
+//! Attempts: `GET /attempts`, `GET /attempts/{id}` and the destination-scoped
+//! `GET /tenants/{t}/destinations/{d}/attempts[/{id}]`, in Outpost's `Attempt` shape.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::pagination::{PageQuery, SeekPagination};
+use super::wire::{parse_time, rfc3339};
+use super::{ApiError, ApiResult, AppState, Json, Query};
+use crate::auth::Principal;
+use crate::store::{AttemptQuery, AttemptRow};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/attempts", get(list_all))
+        .route("/attempts/{attempt_id}", get(get_any))
+        .route("/tenants/{tenant_id}/destinations/{destination_id}/attempts", get(list_destination))
+        .route("/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}", get(get_destination))
+}
+
+/// Outpost's `Attempt`, with our error details in `response_data`.
+#[derive(Serialize)]
+pub struct AttemptView {
+    id: String,
+    tenant_id: String,
+    event_id: String,
+    destination_id: String,
+    status: String,
+    time: String,
+    /// Status code as text, or the error class when the receiver gave none.
+    code: String,
+    response_data: Value,
+    attempt_number: i64,
+    manual: bool,
+    latency_ms: i64,
+    topic: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin_version: Option<String>,
+    // Older Outpost delivery fields.
+    delivered_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_status_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<String>,
+}
+
+/// Render a stored attempt.
+pub fn attempt_view(a: AttemptRow) -> AttemptView {
+    let body: Value = a
+        .response_body
+        .as_deref()
+        .map(|b| serde_json::from_str(b).unwrap_or_else(|_| Value::String(b.to_string())))
+        .unwrap_or(Value::Null);
+    let code = match (a.response_status_code, &a.error_kind) {
+        (Some(code), _) => code.to_string(),
+        (None, Some(kind)) => kind.clone(),
+        (None, None) => String::new(),
+    };
+    AttemptView {
+        response_data: json!({
+            "status": a.response_status_code,
+            "body": body,
+            "error": a.error,
+            "error_kind": a.error_kind,
+        }),
+        code,
+        id: a.id,
+        tenant_id: a.tenant_id,
+        event_id: a.event_id,
+        destination_id: a.destination_id,
+        status: a.status,
+        time: rfc3339(a.time),
+        attempt_number: a.attempt_number,
+        manual: a.manual,
+        latency_ms: a.duration_ms,
+        topic: a.topic,
+        plugin_version: a.plugin_version,
+        delivered_at: rfc3339(a.time),
+        response_status_code: a.response_status_code,
+        response_body: a.response_body,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AttemptFilters {
+    tenant_id: Option<String>,
+    event_id: Option<String>,
+    destination_id: Option<String>,
+    status: Option<String>,
+    topic: Option<String>,
+    #[serde(rename = "time[gte]")]
+    time_gte: Option<String>,
+    #[serde(rename = "time[lte]")]
+    time_lte: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+#[derive(Serialize)]
+struct AttemptPage {
+    models: Vec<AttemptView>,
+    pagination: SeekPagination,
+}
+
+fn split(raw: Option<String>) -> Vec<String> {
+    raw.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+}
+
+async fn list(state: &AppState, tenant: Option<String>, destination: Option<String>, f: AttemptFilters) -> ApiResult<Json<AttemptPage>> {
+    let page = f.page.validate()?;
+    if let Some(status) = &f.status {
+        if status != "success" && status != "failed" {
+            return Err(ApiError::bad_request("status: must be success or failed"));
+        }
+    }
+    let mut destination_ids = split(f.destination_id);
+    if let Some(d) = destination {
+        destination_ids = vec![d];
+    }
+    let query = AttemptQuery {
+        tenant_id: tenant,
+        event_id: f.event_id,
+        destination_ids,
+        status: f.status,
+        topics: split(f.topic),
+        time_gte: f.time_gte.as_deref().map(|t| parse_time("time[gte]", t)).transpose()?,
+        time_lte: f.time_lte.as_deref().map(|t| parse_time("time[lte]", t)).transpose()?,
+        after: page.position()?,
+        desc: page.desc(),
+        limit: page.limit(),
+    };
+    let rows = state.store.list_attempts(&query).await?;
+    let (rows, pagination) = page.paginate(rows, |a| (a.time, a.id.clone()));
+    Ok(Json(AttemptPage { models: rows.into_iter().map(attempt_view).collect(), pagination }))
+}
+
+async fn list_all(principal: Principal, State(state): State<AppState>, Query(f): Query<AttemptFilters>) -> ApiResult<Json<AttemptPage>> {
+    let tenant = match principal.tenant_id() {
+        Some(own) => Some(own.to_string()),
+        None => f.tenant_id.clone(),
+    };
+    list(&state, tenant, None, f).await
+}
+
+async fn list_destination(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, destination_id)): Path<(String, String)>,
+    Query(f): Query<AttemptFilters>,
+) -> ApiResult<Json<AttemptPage>> {
+    principal.require_tenant_access(&tenant_id)?;
+    state.store.destination(&tenant_id, &destination_id).await?;
+    list(&state, Some(tenant_id), Some(destination_id), f).await
+}
+
+async fn get_any(principal: Principal, State(state): State<AppState>, Path(attempt_id): Path<String>) -> ApiResult<Json<AttemptView>> {
+    let row = state
+        .store
+        .attempt(principal.tenant_id(), &attempt_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("attempt {attempt_id}")))?;
+    principal.require_tenant_access(&row.tenant_id)?;
+    Ok(Json(attempt_view(row)))
+}
+
+async fn get_destination(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, destination_id, attempt_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<AttemptView>> {
+    principal.require_tenant_access(&tenant_id)?;
+    let row = state
+        .store
+        .attempt(Some(&tenant_id), &attempt_id)
+        .await?
+        .filter(|a| a.destination_id == destination_id)
+        .ok_or_else(|| ApiError::not_found(format!("attempt {attempt_id}")))?;
+    Ok(Json(attempt_view(row)))
+}

@@ -1,0 +1,90 @@
+//! How a destination reads on the wire (Outpost's `Destination`): credentials decrypted
+//! and then obfuscated field by field where the prototype marks them sensitive.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::wire::{json_column, rfc3339};
+use super::{ApiError, ApiResult, AppState};
+use crate::crypto::obfuscate;
+use crate::delivery::credentials_aad;
+use crate::runtime::manifest::PrototypeKind;
+use crate::store::DestinationRow;
+
+/// Outpost's `Destination`.
+#[derive(Serialize, Debug)]
+pub struct DestinationView {
+    id: String,
+    #[serde(rename = "type")]
+    r#type: String,
+    topics: Value,
+    filter: Value,
+    config: Value,
+    credentials: Value,
+    delivery_metadata: Value,
+    metadata: Value,
+    disabled_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Short description of where events go (the URL of a webhook, say).
+    target: String,
+    /// A link to the target, when it is a URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_url: Option<String>,
+}
+
+/// Render a stored destination.
+pub fn view(state: &AppState, row: &DestinationRow) -> ApiResult<DestinationView> {
+    let credentials = state
+        .keyring
+        .decrypt_json(&row.credentials, credentials_aad(&row.id).as_bytes())
+        .map_err(ApiError::internal)?;
+    let prototype = state
+        .registry
+        .find_prototype(PrototypeKind::Destination, &row.r#type)
+        .and_then(|p| p.prototype(PrototypeKind::Destination, &row.r#type).cloned());
+    let credentials = match (credentials, &prototype) {
+        (Value::Object(map), Some(prototype)) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let sensitive = prototype.credential_fields.iter().find(|f| f.key == key).is_none_or(|f| f.sensitive);
+                    let value = match value {
+                        Value::String(s) if sensitive => Value::String(obfuscate(&s)),
+                        Value::String(s) => Value::String(s),
+                        other if sensitive => Value::String(obfuscate(&other.to_string())),
+                        other => other,
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        // Without the plugin loaded, show nothing of the secrets but their keys.
+        (Value::Object(map), None) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, Value::String(obfuscate(&v.to_string())))).collect())
+        }
+        (_, _) => Value::Object(Default::default()),
+    };
+    let config = json_column(Some(&row.config));
+    let target_url = prototype
+        .as_ref()
+        .and_then(|p| p.network.url_fields.first())
+        .and_then(|key| config.get(key))
+        .and_then(Value::as_str)
+        .map(String::from);
+    let target = target_url.clone().unwrap_or_else(|| row.r#type.clone());
+    Ok(DestinationView {
+        id: row.id.clone(),
+        r#type: row.r#type.clone(),
+        topics: json_column(Some(&row.topics)),
+        filter: json_column(row.filter.as_deref()),
+        config,
+        credentials,
+        delivery_metadata: json_column(row.delivery_metadata.as_deref()),
+        metadata: json_column(row.metadata.as_deref()),
+        disabled_at: row.disabled_at.map(rfc3339),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        target,
+        target_url,
+    })
+}

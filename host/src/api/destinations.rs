@@ -1,0 +1,319 @@
+//! `/api/v1/tenants/{tenant_id}/destinations`: Outpost's destination resource. Types come
+//! from the loaded destination prototypes; config and credentials are checked by the
+//! prototype's fields and its plugin's `validate`; credentials are encrypted at rest and
+//! obfuscated on read where the field is sensitive.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::destination_view::{view, DestinationView};
+use super::merge_patch::merge_patch;
+use super::secrets::{apply_rotation, fill_generated};
+use super::wire::{map_column, string_map};
+use super::{ApiError, ApiResult, AppState, FieldProblem, Json, Query};
+use crate::auth::Principal;
+use crate::delivery::credentials_aad;
+use crate::delivery::filter::{Filter, Topics};
+use crate::runtime::manifest::{Prototype, PrototypeKind};
+use crate::runtime::LoadedPlugin;
+use crate::store::{now_ms, DestinationRow};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant_id}/destinations", get(list).post(create))
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}",
+            get(get_one).patch(update).delete(remove),
+        )
+        .route("/tenants/{tenant_id}/destinations/{destination_id}/enable", put(enable))
+        .route("/tenants/{tenant_id}/destinations/{destination_id}/disable", put(disable))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default, rename = "type")]
+    types: Option<String>,
+    #[serde(default)]
+    topics: Option<String>,
+}
+
+fn split_list(raw: &Option<String>) -> Vec<String> {
+    raw.as_deref()
+        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+async fn list(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<DestinationView>>> {
+    principal.require_tenant_access(&tenant_id)?;
+    state.store.tenant(&tenant_id).await?;
+    let types = split_list(&query.types);
+    let topics = split_list(&query.topics);
+    let mut out = Vec::new();
+    for row in state.store.list_destinations(&tenant_id).await? {
+        if !types.is_empty() && !types.contains(&row.r#type) {
+            continue;
+        }
+        let row_topics: Topics = serde_json::from_str(&row.topics).unwrap_or(Topics::All);
+        if !topics.is_empty() && !topics.iter().all(|t| crate::delivery::filter::topic_matches(&row_topics, t)) {
+            continue;
+        }
+        out.push(view(&state, &row)?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_one(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<DestinationView>> {
+    principal.require_tenant_access(&tenant_id)?;
+    let row = state.store.destination(&tenant_id, &id).await?;
+    Ok(Json(view(&state, &row)?))
+}
+
+/// Fields a create or update may carry.
+#[derive(Deserialize, Default)]
+struct DestinationBody {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    r#type: Option<String>,
+    topics: Option<Value>,
+    #[serde(default)]
+    filter: Option<Value>,
+    config: Option<Value>,
+    credentials: Option<Value>,
+    #[serde(default)]
+    delivery_metadata: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    disabled_at: Option<Value>,
+}
+
+fn prototype_for(state: &AppState, ty: &str) -> ApiResult<(std::sync::Arc<LoadedPlugin>, Prototype)> {
+    let plugin = state.registry.find_prototype(PrototypeKind::Destination, ty).ok_or_else(|| {
+        let mut known: Vec<String> = state
+            .registry
+            .list()
+            .iter()
+            .flat_map(|p| p.manifest.prototypes.iter().filter(|p| p.kind == PrototypeKind::Destination).map(|p| p.id.clone()))
+            .collect();
+        known.sort();
+        ApiError::validation(vec![FieldProblem {
+            field: "type".into(),
+            message: format!("unknown destination type `{ty}` (available: {})", known.join(", ")),
+        }])
+    })?;
+    let prototype = plugin
+        .prototype(PrototypeKind::Destination, ty)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("registry index out of step with manifest"))?;
+    Ok((plugin, prototype))
+}
+
+fn parse_topics(value: &Value) -> ApiResult<Topics> {
+    let topics: Topics = serde_json::from_value(value.clone())
+        .map_err(|_| ApiError::bad_request("topics: must be \"*\" or a list of topic names"))?;
+    if let Topics::List(list) = &topics {
+        if list.is_empty() {
+            return Err(ApiError::bad_request("topics: must not be empty (use \"*\" for all topics)"));
+        }
+        if list.iter().any(|t| t.trim().is_empty()) {
+            return Err(ApiError::bad_request("topics: topic names must not be empty"));
+        }
+    }
+    Ok(topics)
+}
+
+fn parse_filter(value: &Option<Value>) -> ApiResult<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(raw @ Value::Object(_)) => {
+            Filter::parse(raw).map_err(|e| ApiError::validation(vec![FieldProblem { field: "filter".into(), message: e.to_string() }]))?;
+            Ok(Some(raw.to_string()))
+        }
+        Some(_) => Err(ApiError::bad_request("filter: must be an object")),
+    }
+}
+
+fn object(field: &str, value: Option<Value>) -> ApiResult<Map<String, Value>> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(_) => Err(ApiError::bad_request(format!("{field}: must be an object"))),
+    }
+}
+
+/// Ask the prototype's fields and the plugin whether config and credentials are valid.
+async fn validate(plugin: &LoadedPlugin, prototype: &Prototype, config: &Value, credentials: &Value) -> ApiResult<()> {
+    let problems = plugin
+        .validate(PrototypeKind::Destination, &prototype.id, config, credentials)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the {} plugin failed to validate: {e}", prototype.id)))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            problems.into_iter().map(|p| FieldProblem { field: p.field, message: p.message }).collect(),
+        ))
+    }
+}
+
+fn encrypt_credentials(state: &AppState, id: &str, credentials: &Value) -> String {
+    state.keyring.encrypt_json(credentials, credentials_aad(id).as_bytes())
+}
+
+async fn create(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Json(body): Json<DestinationBody>,
+) -> ApiResult<(StatusCode, Json<DestinationView>)> {
+    principal.require_tenant_access(&tenant_id)?;
+    state.store.tenant(&tenant_id).await?;
+    let ty = body.r#type.as_deref().ok_or_else(|| ApiError::bad_request("type: is required"))?;
+    let (plugin, prototype) = prototype_for(&state, ty)?;
+    let topics = parse_topics(body.topics.as_ref().ok_or_else(|| ApiError::bad_request("topics: is required"))?)?;
+    let filter = parse_filter(&body.filter)?;
+    let config = Value::Object(object("config", body.config)?);
+    let mut credentials = object("credentials", body.credentials)?;
+    fill_generated(&prototype, &mut credentials);
+    let credentials = Value::Object(credentials);
+    let delivery_metadata = string_map("delivery_metadata", body.delivery_metadata.as_ref().unwrap_or(&Value::Null))?;
+    let metadata = string_map("metadata", body.metadata.as_ref().unwrap_or(&Value::Null))?;
+    let id = match body.id {
+        Some(id) => {
+            super::tenants::check_tenant_id(&id).map_err(|_| {
+                ApiError::bad_request("id: must be 1 to 255 characters of letters, digits, `_`, `-`, `.` or `:`")
+            })?;
+            id
+        }
+        None => format!("des_{}", ulid::Ulid::new().to_string().to_lowercase()),
+    };
+    validate(&plugin, &prototype, &config, &credentials).await?;
+    let row = DestinationRow {
+        id: id.clone(),
+        tenant_id: tenant_id.clone(),
+        r#type: prototype.id.clone(),
+        topics: serde_json::to_string(&topics).expect("topics serialise"),
+        filter,
+        config: config.to_string(),
+        credentials: encrypt_credentials(&state, &id, &credentials),
+        delivery_metadata: map_column(&delivery_metadata),
+        metadata: map_column(&metadata),
+        disabled_at: None,
+        consecutive_failures: 0,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let max = state.config.max_destinations_per_tenant as i64;
+    let row = state.store.insert_destination(&row, max).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &row)?)))
+}
+
+async fn update(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+    Json(body): Json<DestinationBody>,
+) -> ApiResult<Json<DestinationView>> {
+    principal.require_tenant_access(&tenant_id)?;
+    let mut row = state.store.destination(&tenant_id, &id).await?;
+    if let Some(ty) = &body.r#type {
+        if ty != &row.r#type {
+            return Err(ApiError::bad_request(format!("type: cannot change a {} destination into {ty}", row.r#type)));
+        }
+    }
+    let (plugin, prototype) = prototype_for(&state, &row.r#type)?;
+    if let Some(topics) = &body.topics {
+        row.topics = serde_json::to_string(&parse_topics(topics)?).expect("topics serialise");
+    }
+    if body.filter.is_some() {
+        row.filter = parse_filter(&body.filter)?;
+    }
+    let mut config: Value = serde_json::from_str(&row.config).unwrap_or(Value::Object(Map::new()));
+    if let Some(patch) = &body.config {
+        object("config", Some(patch.clone()))?;
+        merge_patch(&mut config, patch);
+    }
+    let mut credentials = state
+        .keyring
+        .decrypt_json(&row.credentials, credentials_aad(&row.id).as_bytes())
+        .map_err(ApiError::internal)?;
+    if let Some(patch) = &body.credentials {
+        let mut patch = object("credentials", Some(patch.clone()))?;
+        let Value::Object(current) = &mut credentials else {
+            return Err(ApiError::internal("stored credentials are not an object"));
+        };
+        apply_rotation(&prototype, current, &mut patch)?;
+        merge_patch(&mut credentials, &Value::Object(patch));
+    }
+    for (field, value, column) in [
+        ("delivery_metadata", &body.delivery_metadata, &mut row.delivery_metadata),
+        ("metadata", &body.metadata, &mut row.metadata),
+    ] {
+        if let Some(patch) = value {
+            let mut current = super::wire::json_column(column.as_deref());
+            if current.is_null() {
+                current = Value::Object(Map::new());
+            }
+            merge_patch(&mut current, patch);
+            *column = map_column(&string_map(field, &current)?);
+        }
+    }
+    if let Some(disabled) = &body.disabled_at {
+        row.disabled_at = match disabled {
+            Value::Null => None,
+            Value::String(s) => Some(super::wire::parse_time("disabled_at", s)?),
+            _ => return Err(ApiError::bad_request("disabled_at: must be a date-time or null")),
+        };
+    }
+    validate(&plugin, &prototype, &config, &credentials).await?;
+    row.config = config.to_string();
+    row.credentials = encrypt_credentials(&state, &row.id, &credentials);
+    let row = state.store.update_destination(&row).await?;
+    Ok(Json(view(&state, &row)?))
+}
+
+async fn remove(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    principal.require_tenant_access(&tenant_id)?;
+    state.store.delete_destination(&tenant_id, &id).await?;
+    Ok(Json(serde_json::json!({ "success": true })))
+}
+
+async fn enable(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<DestinationView>> {
+    principal.require_tenant_access(&tenant_id)?;
+    let row = state.store.set_destination_disabled(&tenant_id, &id, None).await?;
+    Ok(Json(view(&state, &row)?))
+}
+
+async fn disable(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<DestinationView>> {
+    principal.require_tenant_access(&tenant_id)?;
+    let row = state.store.destination(&tenant_id, &id).await?;
+    let at = row.disabled_at.unwrap_or_else(now_ms);
+    let row = state.store.set_destination_disabled(&tenant_id, &id, Some(at)).await?;
+    Ok(Json(view(&state, &row)?))
+}

@@ -1,0 +1,151 @@
+//! Server configuration: defaults, then `outrider.toml`, then `OUTRIDER_*` environment
+//! variables, then command-line flags, each layer overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything `outrider serve` needs. Field names are the `outrider.toml` keys and, upper-
+/// cased with an `OUTRIDER_` prefix, the environment variables.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the compiled-plugin cache.
+    pub data_dir: PathBuf,
+    /// Directory whose `*.wasm` components are loaded at start (built-in plugins).
+    pub plugins_dir: Option<PathBuf>,
+    /// `postgres://...` to use PostgreSQL; SQLite under `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// Admin API key (`Authorization: Bearer ...`).
+    pub api_key: Option<String>,
+    /// Key material for secrets at rest: `kid:secret[,kid:secret...]`, first is current.
+    pub encryption_key: Option<String>,
+    /// Secret for tenant JWTs; derived from the admin key when absent.
+    pub jwt_secret: Option<String>,
+    /// Allow starting without an admin key (every request is admin). Development only.
+    pub insecure_dev: bool,
+    /// Comma-separated CIDRs that plugins may reach despite the address guard
+    /// (e.g. `127.0.0.0/8` for local testing).
+    pub allow_networks: String,
+    /// `pretty` or `json`.
+    pub log_format: String,
+    /// Memory limit of one plugin call, in MiB.
+    pub plugin_memory_mb: u64,
+    /// Wall-clock deadline of one plugin call, in milliseconds.
+    pub plugin_timeout_ms: u64,
+    /// Largest component accepted by `POST /api/v1/plugins`, in MiB.
+    pub max_plugin_mb: u64,
+    /// Largest JSON request body, in KiB.
+    pub max_body_kb: u64,
+    /// Maximum destinations per tenant.
+    pub max_destinations_per_tenant: u32,
+    /// Delays between attempts, e.g. `30s,1m,5m,30m,2h`; empty for exponential backoff.
+    pub retry_schedule: String,
+    /// Attempts per delivery, the first included.
+    pub retry_max_attempts: u32,
+    /// Consecutive failures of a destination that count as 100% for alerts.
+    pub alert_consecutive_failures: u32,
+    /// Disable a destination when it reaches 100% of the alert threshold.
+    pub alert_auto_disable: bool,
+    /// URL that receives alert callbacks (JSON POST), if any.
+    pub alert_callback_url: Option<String>,
+    /// Deliveries in flight at once on this node.
+    pub delivery_concurrency: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3333".parse().expect("valid default address"),
+            data_dir: PathBuf::from("data"),
+            plugins_dir: None,
+            database_url: None,
+            api_key: None,
+            encryption_key: None,
+            jwt_secret: None,
+            insecure_dev: false,
+            allow_networks: String::new(),
+            log_format: "pretty".into(),
+            plugin_memory_mb: 64,
+            plugin_timeout_ms: 10_000,
+            max_plugin_mb: 128,
+            max_body_kb: 1024,
+            max_destinations_per_tenant: 20,
+            retry_schedule: String::new(),
+            retry_max_attempts: 10,
+            alert_consecutive_failures: 100,
+            alert_auto_disable: false,
+            alert_callback_url: None,
+            delivery_concurrency: 256,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Layer defaults, the TOML file (when it exists), `OUTRIDER_*` variables and the
+    /// flags given on the command line (`overrides`, only the ones set).
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> anyhow::Result<Self> {
+        let default_file = Path::new("outrider.toml");
+        let mut figment = Figment::from(Serialized::defaults(ServeConfig::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None if default_file.exists() => figment = figment.merge(Toml::file(default_file)),
+            None => {}
+        }
+        figment = figment
+            .merge(Env::prefixed("OUTRIDER_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        figment.extract().context("invalid configuration")
+    }
+
+    /// The networks plugins may reach despite the address guard.
+    pub fn allowed_networks(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.allow_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("OUTRIDER_ALLOW_NETWORKS: `{s}` is not a CIDR"))
+            })
+            .collect()
+    }
+
+    /// Deadline of one plugin call.
+    pub fn plugin_timeout(&self) -> Duration {
+        Duration::from_millis(self.plugin_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_allowed_networks() {
+        let config = ServeConfig {
+            allow_networks: "127.0.0.0/8, ::1".into(),
+            ..Default::default()
+        };
+        let nets = config.allowed_networks().unwrap();
+        assert_eq!(nets.len(), 2);
+        assert!(nets[1].contains(&"::1".parse::<std::net::IpAddr>().unwrap()));
+        let bad = ServeConfig {
+            allow_networks: "localhost".into(),
+            ..Default::default()
+        };
+        let err = bad.allowed_networks().unwrap_err().to_string();
+        assert!(err.contains("localhost"), "{err}");
+    }
+}

@@ -1,0 +1,218 @@
+//! One delivery attempt: decrypt the destination's credentials, call its plugin's
+//! `deliver`, classify the outcome and decide what happens next.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::alerts::AlertPolicy;
+use super::retry::{Outcome, RetryPolicy};
+use crate::crypto::Keyring;
+use crate::runtime::manifest::PrototypeKind;
+use crate::runtime::{DeliveryFailure, Event, PluginRegistry, Target};
+use crate::store::{now_ms, AttemptRecord, ClaimedDelivery, DestinationRow, EventRow, NextStep, Store};
+
+/// Longest response body kept on an attempt.
+const RESPONSE_BODY_CAP: usize = 4096;
+
+/// What a delivery attempt needs, shared by all workers.
+pub struct DispatchContext {
+    /// The database.
+    pub store: Store,
+    /// Loaded plugins.
+    pub registry: Arc<PluginRegistry>,
+    /// Decrypts credentials.
+    pub keyring: Arc<Keyring>,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// Consecutive-failure alerts.
+    pub alerts: AlertPolicy,
+}
+
+/// The AAD binding a destination's credentials ciphertext to it.
+pub fn credentials_aad(destination_id: &str) -> String {
+    format!("destination:{destination_id}:credentials")
+}
+
+fn string_map(json: Option<&str>) -> BTreeMap<String, String> {
+    json.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+}
+
+fn cap(body: Option<String>) -> Option<String> {
+    body.map(|mut b| {
+        if b.len() > RESPONSE_BODY_CAP {
+            let mut end = RESPONSE_BODY_CAP;
+            while !b.is_char_boundary(end) {
+                end -= 1;
+            }
+            b.truncate(end);
+        }
+        b
+    })
+}
+
+/// Attempt one delivery and describe the result. Never fails: every problem becomes an
+/// attempt record.
+pub async fn dispatch(
+    ctx: &DispatchContext,
+    delivery: ClaimedDelivery,
+    event: Option<Arc<EventRow>>,
+    destination: Option<Arc<DestinationRow>>,
+) -> AttemptRecord {
+    let attempt_number = delivery.attempts + 1;
+    let manual = delivery.manual;
+    let mut record = AttemptRecord {
+        id: ulid::Ulid::new().to_string(),
+        delivery,
+        attempt_number,
+        status: "failed",
+        response_status_code: None,
+        response_body: None,
+        error: None,
+        error_kind: None,
+        duration_ms: 0,
+        plugin_id: None,
+        plugin_version: None,
+        manual,
+        next: NextStep::GiveUp,
+    };
+    let (Some(event), Some(destination)) = (event, destination) else {
+        record.error = Some("the event or destination no longer exists".into());
+        record.error_kind = Some("skipped");
+        return record;
+    };
+    if destination.disabled_at.is_some() {
+        record.error = Some("destination is disabled".into());
+        record.error_kind = Some("skipped");
+        return record;
+    }
+    let Some(plugin) = ctx.registry.find_prototype(PrototypeKind::Destination, &destination.r#type) else {
+        let outcome = Outcome::Retry { retry_after: None };
+        record.error = Some(format!("no loaded plugin provides destination type `{}`", destination.r#type));
+        record.error_kind = Some("misconfigured");
+        record.next = next_step(ctx, &event, attempt_number, outcome);
+        return record;
+    };
+    record.plugin_id = Some(plugin.id.clone());
+    record.plugin_version = Some(plugin.manifest.version.clone());
+
+    let credentials = match ctx
+        .keyring
+        .decrypt_json(&destination.credentials, credentials_aad(&destination.id).as_bytes())
+    {
+        Ok(value) => value,
+        Err(err) => {
+            record.error = Some(format!("credentials cannot be decrypted: {err}"));
+            record.error_kind = Some("misconfigured");
+            return record;
+        }
+    };
+    let config = serde_json::from_str(&destination.config).unwrap_or_default();
+    let target = Target {
+        prototype: destination.r#type.clone(),
+        id: destination.id.clone(),
+        tenant_id: destination.tenant_id.clone(),
+        config,
+        credentials,
+        delivery_metadata: string_map(destination.delivery_metadata.as_deref()),
+    };
+    let call_event = Event {
+        id: event.id.clone(),
+        tenant_id: event.tenant_id.clone(),
+        topic: event.topic.clone(),
+        time_ms: event.time as u64,
+        metadata: string_map(event.metadata.as_deref()),
+        data: event.data.clone(),
+        attempt: attempt_number as u32,
+    };
+    let started = Instant::now();
+    let result = plugin.deliver(&target, &call_event).await;
+    record.duration_ms = started.elapsed().as_millis() as i64;
+    let outcome = match result {
+        Ok(ok) => {
+            record.status = "success";
+            record.response_status_code = ok.status_code.map(i64::from);
+            record.response_body = cap(ok.response_body);
+            record.next = NextStep::Done;
+            ctx.registry.record_success(&plugin.id);
+            return record;
+        }
+        Err(failure) => classify(&mut record, failure, ctx, &plugin.id),
+    };
+    record.next = next_step(ctx, &event, attempt_number, outcome);
+    record
+}
+
+/// Fill the record from a failure and say how the retry policy should treat it.
+fn classify(record: &mut AttemptRecord, failure: DeliveryFailure, ctx: &DispatchContext, plugin_id: &str) -> Outcome {
+    match failure {
+        DeliveryFailure::Retry { message, status_code, response_body, retry_after } => {
+            record.error = Some(message);
+            record.error_kind = Some("retry");
+            record.response_status_code = status_code.map(i64::from);
+            record.response_body = cap(response_body);
+            ctx.registry.record_success(plugin_id);
+            Outcome::Retry { retry_after }
+        }
+        DeliveryFailure::Fail { message, status_code, response_body } => {
+            record.error = Some(message);
+            record.error_kind = Some("fail");
+            record.response_status_code = status_code.map(i64::from);
+            record.response_body = cap(response_body);
+            ctx.registry.record_success(plugin_id);
+            Outcome::Fail
+        }
+        DeliveryFailure::Misconfigured { message, status_code, response_body } => {
+            record.error = Some(message);
+            record.error_kind = Some("misconfigured");
+            record.response_status_code = status_code.map(i64::from);
+            record.response_body = cap(response_body);
+            Outcome::Misconfigured
+        }
+        DeliveryFailure::Denied(message) => {
+            record.error = Some(format!("network access denied: {message}"));
+            record.error_kind = Some("denied");
+            Outcome::Misconfigured
+        }
+        DeliveryFailure::Timeout => {
+            record.error = Some("the plugin call exceeded its deadline".into());
+            record.error_kind = Some("timeout");
+            ctx.registry.record_crash(plugin_id);
+            Outcome::Crash
+        }
+        DeliveryFailure::MemoryLimit => {
+            record.error = Some("the plugin call exceeded its memory limit".into());
+            record.error_kind = Some("memory");
+            ctx.registry.record_crash(plugin_id);
+            Outcome::Crash
+        }
+        DeliveryFailure::Trap(message) => {
+            record.error = Some(format!("the plugin trapped: {message}"));
+            record.error_kind = Some("trap");
+            ctx.registry.record_crash(plugin_id);
+            Outcome::Crash
+        }
+    }
+}
+
+fn next_step(ctx: &DispatchContext, event: &EventRow, attempt_number: i64, outcome: Outcome) -> NextStep {
+    if !event.eligible_for_retry {
+        return NextStep::GiveUp;
+    }
+    match ctx.retry.next_delay(attempt_number as u32, &outcome, &mut rand::thread_rng()) {
+        Some(delay) => NextStep::RetryAt(now_ms() + delay.as_millis() as i64),
+        None => NextStep::GiveUp,
+    }
+}
+
+impl DispatchContext {
+    /// After a batch of attempts is durable: raise consecutive-failure alerts.
+    pub async fn after_commit(&self, records: &[AttemptRecord], streaks: &[i64]) {
+        for (record, streak) in records.iter().zip(streaks) {
+            if record.status == "success" {
+                continue;
+            }
+            self.alerts.on_failure(&self.store, record, *streak).await;
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Destinations: a tenant's configured instances of destination prototypes. Credentials
+//! arrive here already encrypted; this module never sees plaintext secrets.
+
+use sqlx::Row;
+
+use super::sql::SqlBuilder;
+use super::{now_ms, Store, StoreError, StoreResult};
+
+/// A destination as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DestinationRow {
+    /// Id, unique across tenants.
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// Destination prototype id.
+    pub r#type: String,
+    /// JSON: `["*"]` or a list of topics.
+    pub topics: String,
+    /// JSON filter, if any.
+    pub filter: Option<String>,
+    /// JSON config object as the client sent it.
+    pub config: String,
+    /// Ciphertext of the credentials JSON object.
+    pub credentials: String,
+    /// JSON object of strings.
+    pub delivery_metadata: Option<String>,
+    /// JSON object of strings.
+    pub metadata: Option<String>,
+    /// ms since the epoch, when disabled.
+    pub disabled_at: Option<i64>,
+    /// Failures in a row since the last success.
+    pub consecutive_failures: i64,
+    /// ms since the epoch.
+    pub created_at: i64,
+    /// ms since the epoch.
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
+                       metadata, disabled_at, consecutive_failures, created_at, updated_at";
+
+impl Store {
+    /// Insert a destination unless the tenant already has `max` of them.
+    pub async fn insert_destination(&self, d: &DestinationRow, max: i64) -> StoreResult<DestinationRow> {
+        let mut tx = self.pool().begin().await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM destinations WHERE tenant_id = $1")
+            .bind(&d.tenant_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if count >= max {
+            return Err(StoreError::Conflict(format!(
+                "tenant {} already has the maximum of {max} destinations",
+                d.tenant_id
+            )));
+        }
+        let exists = sqlx::query("SELECT 1 FROM destinations WHERE id = $1")
+            .bind(&d.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!("destination {} already exists", d.id)));
+        }
+        let now = now_ms();
+        sqlx::query(&format!(
+            "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11)"
+        ))
+        .bind(&d.id)
+        .bind(&d.tenant_id)
+        .bind(&d.r#type)
+        .bind(&d.topics)
+        .bind(&d.filter)
+        .bind(&d.config)
+        .bind(&d.credentials)
+        .bind(&d.delivery_metadata)
+        .bind(&d.metadata)
+        .bind(d.disabled_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.destination(&d.tenant_id, &d.id).await
+    }
+
+    /// Replace every mutable column of a destination.
+    pub async fn update_destination(&self, d: &DestinationRow) -> StoreResult<DestinationRow> {
+        let done = sqlx::query(
+            "UPDATE destinations SET type = $3, topics = $4, filter = $5, config = $6, credentials = $7, \
+             delivery_metadata = $8, metadata = $9, disabled_at = $10, updated_at = $11 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&d.tenant_id)
+        .bind(&d.id)
+        .bind(&d.r#type)
+        .bind(&d.topics)
+        .bind(&d.filter)
+        .bind(&d.config)
+        .bind(&d.credentials)
+        .bind(&d.delivery_metadata)
+        .bind(&d.metadata)
+        .bind(d.disabled_at)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("destination {}", d.id)));
+        }
+        self.destination(&d.tenant_id, &d.id).await
+    }
+
+    /// Enable (`None`) or disable (`Some(time)`) a destination.
+    pub async fn set_destination_disabled(&self, tenant_id: &str, id: &str, disabled_at: Option<i64>) -> StoreResult<DestinationRow> {
+        let done = sqlx::query(
+            "UPDATE destinations SET disabled_at = $3, consecutive_failures = CASE WHEN $3 IS NULL THEN 0 ELSE consecutive_failures END, \
+             updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(disabled_at)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("destination {id}")));
+        }
+        self.destination(tenant_id, id).await
+    }
+
+    /// One destination of a tenant.
+    pub async fn destination(&self, tenant_id: &str, id: &str) -> StoreResult<DestinationRow> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("destination {id}")))?;
+        decode(&row)
+    }
+
+    /// A destination by id alone (delivery workers).
+    pub async fn destination_by_id(&self, id: &str) -> StoreResult<DestinationRow> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("destination {id}")))?;
+        decode(&row)
+    }
+
+    /// Destinations by id (any tenant), for a batch of claimed deliveries.
+    pub async fn destinations_by_ids(&self, ids: &[String]) -> StoreResult<Vec<DestinationRow>> {
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let mut b = SqlBuilder::new(format!("SELECT {COLUMNS} FROM destinations WHERE 1 = 1"));
+        b.push_in(" AND id", &unique);
+        b.fetch_all(self.pool()).await?.iter().map(decode).collect()
+    }
+
+    /// All destinations of a tenant, oldest first.
+    pub async fn list_destinations(&self, tenant_id: &str) -> StoreResult<Vec<DestinationRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM destinations WHERE tenant_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(tenant_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Every destination (key rotation, plugin usage checks).
+    pub async fn all_destinations(&self) -> StoreResult<Vec<DestinationRow>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations ORDER BY created_at, id"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Delete a destination and its pending deliveries (attempt history stays).
+    pub async fn delete_destination(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM destinations WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("destination {id}")));
+        }
+        sqlx::query("UPDATE deliveries SET status = 'skipped', last_error = 'destination deleted' \
+                     WHERE destination_id = $1 AND status IN ('pending', 'processing')")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
+    Ok(DestinationRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        r#type: row.try_get("type")?,
+        topics: row.try_get("topics")?,
+        filter: row.try_get("filter")?,
+        config: row.try_get("config")?,
+        credentials: row.try_get("credentials")?,
+        delivery_metadata: row.try_get("delivery_metadata")?,
+        metadata: row.try_get("metadata")?,
+        disabled_at: row.try_get("disabled_at")?,
+        consecutive_failures: row.try_get("consecutive_failures")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

@@ -1,0 +1,157 @@
+//! Durable state, on SQLite (embedded default) or PostgreSQL.
+//!
+//! One sqlx `Any` pool serves both backends: queries use `$n` placeholders, integers for
+//! times (ms since the epoch) and flags, and text for JSON, so the same SQL runs on both.
+//! Where they differ (row locking for queue claims, migrations) [`Dialect`] says which.
+
+mod attempts;
+mod deliveries;
+mod destinations;
+mod events;
+mod plugins;
+mod sql;
+mod tenants;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use attempts::{AttemptQuery, AttemptRow};
+pub use deliveries::{AttemptRecord, ClaimedDelivery, DeliverySummary, NextStep};
+pub use destinations::DestinationRow;
+pub use events::{EventQuery, EventRow, NewEvent, PublishOutcome};
+pub use plugins::StoredPlugin;
+pub use tenants::TenantRow;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL, for several nodes sharing one database.
+    Postgres,
+}
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique constraint or state rule refused the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Open PostgreSQL when `database_url` is given, else SQLite at
+    /// `data_dir/outrider.db` (created if missing).
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (url, dialect) = match database_url {
+            Some(url) if url.starts_with("postgres") => (url.to_string(), Dialect::Postgres),
+            Some(url) if url.starts_with("sqlite") => (url.to_string(), Dialect::Sqlite),
+            Some(url) => {
+                return Err(StoreError::Conflict(format!(
+                    "unsupported database URL `{url}`: use postgres://... or sqlite://..."
+                )))
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| sqlx::Error::Io(e))?;
+                let path = data_dir.join("outrider.db");
+                (format!("sqlite://{}?mode=rwc", path.display()), Dialect::Sqlite)
+            }
+        };
+        let options = AnyConnectOptions::from_str(&url)?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool_options = match dialect {
+            Dialect::Sqlite => AnyPoolOptions::new().max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL makes every commit
+                    // durable (group commit keeps the fsync count low); busy_timeout
+                    // queues writers instead of failing them.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            }),
+            Dialect::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options.acquire_timeout(Duration::from_secs(30)).connect_with(options).await?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// Create or upgrade the schema.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Dialect::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool, for modules of this crate that own their own queries.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Stores for unit tests: a fresh SQLite file per test.
+    use super::Store;
+
+    /// A migrated SQLite store in a temporary directory (kept alive by the guard).
+    pub async fn sqlite() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(None, dir.path()).await.expect("open sqlite");
+        store.migrate().await.expect("migrate");
+        (store, dir)
+    }
+}
+
+impl Store {
+    /// A trivial query, for health checks.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! `TestServer`: the real `outrider` binary on `127.0.0.1:0`, with its own data directory,
+//! started by a builder and restartable or killable like a real deployment.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The admin key every test server uses.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn binary_path() -> PathBuf {
+    if let Ok(path) = std::env::var("OUTRIDER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/it-<hash> -> target/debug/outrider
+    let path = exe.parent().and_then(Path::parent).expect("target dir").join("outrider");
+    assert!(path.exists(), "{} is missing: run `cargo build -p outrider` (or `cargo xtask test`)", path.display());
+    path
+}
+
+/// Builder for [`TestServer`].
+pub struct TestServerBuilder {
+    env: Vec<(String, String)>,
+    plugins_dir: Option<PathBuf>,
+    data_dir: Option<tempfile::TempDir>,
+    args: Vec<String>,
+}
+
+impl TestServerBuilder {
+    /// Let plugins reach loopback sinks (`OUTRIDER_ALLOW_NETWORKS=127.0.0.0/8,::1/128`).
+    pub fn allow_loopback(self) -> Self {
+        self.env("OUTRIDER_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+    }
+
+    /// Set an environment variable for the server process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Add a command-line argument after `serve`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Load built-in plugins from this directory instead of `target/plugins`.
+    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugins_dir = Some(dir.into());
+        self
+    }
+
+    /// Start without built-in plugins.
+    pub fn no_builtin_plugins(mut self) -> Self {
+        let empty = tempfile::tempdir().expect("tempdir");
+        self.plugins_dir = Some(empty.path().to_path_buf());
+        std::mem::forget(empty);
+        self
+    }
+
+    /// Start the server and wait until it listens.
+    pub async fn start(self) -> TestServer {
+        let data_dir = self.data_dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let plugins_dir = self.plugins_dir.unwrap_or_else(|| workspace_root().join("target/plugins"));
+        let mut server = TestServer {
+            base_url: String::new(),
+            child: None,
+            data_dir,
+            plugins_dir,
+            env: self.env,
+            args: self.args,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await;
+        server
+    }
+}
+
+/// A running `outrider serve`.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    child: Option<Child>,
+    data_dir: tempfile::TempDir,
+    plugins_dir: PathBuf,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    /// A builder with the admin key set and built-in plugins from `target/plugins`.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder { env: Vec::new(), plugins_dir: None, data_dir: None, args: Vec::new() }
+    }
+
+    async fn spawn(&mut self) {
+        let mut cmd = Command::new(binary_path());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .arg("--plugins-dir")
+            .arg(&self.plugins_dir)
+            .args(&self.args)
+            .env_remove("OUTRIDER_ALLOW_NETWORKS")
+            .env("OUTRIDER_API_KEY", ADMIN_KEY)
+            .env("OUTRIDER_ENCRYPTION_KEY", "k1:test-encryption-key-0123456789")
+            .env("OUTRIDER_LOG", "info,outrider=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn outrider");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("outrider listening on ") {
+                    return Some(url.to_string());
+                }
+            }
+            None
+        })
+        .await
+        .expect("server did not start within 120 s")
+        .expect("server exited before listening (see its stderr above)");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.base_url = line;
+        self.child = Some(child);
+    }
+
+    /// Stop gracefully (SIGTERM) and start again on the same data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    /// SIGTERM and wait.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+            let _ = child.kill().await;
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+            let _ = child.wait().await;
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Absolute URL for an API path like `/api/v1/plugins`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// A request with the admin key.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(ADMIN_KEY)
+    }
+
+    /// GET with the admin key, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.admin(reqwest::Method::GET, path).send().await.expect("GET");
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// A request with no credentials.
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+}
