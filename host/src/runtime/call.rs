@@ -1,0 +1,250 @@
+//! Per-call state: the data of the fresh `Store` each plugin call runs in, its memory
+//! limiter and wall-clock deadline, and the classification of what went wrong.
+//!
+//! Setting up a call is deliberately cheap: one `Store`, a small struct, the epoch
+//! callback; the WASI context is only built if the guest actually touches WASI.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::capabilities::{self, Capabilities};
+use super::network::HostAllowlist;
+
+/// Who a call is made for, for log fields.
+#[derive(Clone, Debug, Default)]
+pub struct CallLabels {
+    /// Plugin name (from its manifest, or `sha256:` id before the manifest is known).
+    pub plugin: Arc<str>,
+    /// Prototype id, when the call is for one.
+    pub prototype: Option<String>,
+    /// Configured destination/transformer id, when the call is for one.
+    pub target: Option<String>,
+}
+
+/// Caps a store's linear memories and records whether the cap was hit.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    limit: usize,
+    /// Set when a growth was refused: a failure that follows is reported as a memory
+    /// limit, not as a generic trap.
+    pub hit: bool,
+}
+
+impl MemoryLimiter {
+    /// A limiter allowing `limit` bytes per linear memory.
+    pub fn new(limit: usize) -> Self {
+        MemoryLimiter { limit, hit: false }
+    }
+}
+
+/// Tables grow by pointer-sized elements; this bounds them well above what real
+/// components need (function tables of large JS/Python runtimes are ~100k entries).
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.hit = true;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The data of one call's `Store`.
+pub struct CallContext {
+    /// Log fields.
+    pub labels: CallLabels,
+    /// When the call must be finished.
+    pub deadline: Instant,
+    /// Set by the epoch callback when the deadline passed.
+    pub timed_out: bool,
+    /// Memory cap.
+    pub limiter: MemoryLimiter,
+    /// Resources handed to the guest (WASI streams, tcp connections).
+    pub table: ResourceTable,
+    /// WASI context, built on first use.
+    wasi: Option<WasiCtx>,
+    /// Shared capability state (HTTP client, network policy, state store, log caps).
+    pub caps: Arc<Capabilities>,
+    /// Hosts this call may reach.
+    pub allowlist: HostAllowlist,
+    /// Key of the `state` scope (plugin + target), if the call has a target.
+    pub state_scope: Option<String>,
+    /// Network denials during the call, in order (recorded on the attempt).
+    pub denials: Vec<String>,
+    /// Log messages emitted so far (rate limit).
+    pub log_count: u32,
+}
+
+impl CallContext {
+    /// Fresh call data.
+    pub fn new(
+        caps: Arc<Capabilities>,
+        labels: CallLabels,
+        timeout: Duration,
+        memory_limit: usize,
+        allowlist: HostAllowlist,
+        state_scope: Option<String>,
+    ) -> Self {
+        CallContext {
+            labels,
+            deadline: Instant::now() + timeout,
+            timed_out: false,
+            limiter: MemoryLimiter::new(memory_limit),
+            table: ResourceTable::new(),
+            wasi: None,
+            caps,
+            allowlist,
+            state_scope,
+            denials: Vec::new(),
+            log_count: 0,
+        }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Log and remember a network denial.
+    pub fn record_denial(&mut self, capability: &str, reason: &str) {
+        tracing::warn!(
+            plugin = %self.labels.plugin,
+            prototype = self.labels.prototype.as_deref().unwrap_or(""),
+            target = self.labels.target.as_deref().unwrap_or(""),
+            capability,
+            reason,
+            "plugin network access denied"
+        );
+        if self.denials.len() < 16 {
+            self.denials.push(reason.to_owned());
+        }
+    }
+}
+
+impl WasiView for CallContext {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let labels = &self.labels;
+        let ctx = self
+            .wasi
+            .get_or_insert_with(|| capabilities::wasi::build_ctx(labels));
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A new store for one call: memory limiter, and an epoch deadline that yields to tokio
+/// on every tick and traps once the wall-clock deadline has passed.
+pub fn new_store(engine: &wasmtime::Engine, data: CallContext) -> Store<CallContext> {
+    let mut store = Store::new(engine, data);
+    store.limiter(|data| &mut data.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let data = ctx.data_mut();
+        if Instant::now() >= data.deadline {
+            data.timed_out = true;
+            return Err(wasmtime::Error::msg("plugin call exceeded its deadline"));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store
+}
+
+/// What stopped a call that did not return normally. Each is an error of that call only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    /// The guest trapped (panic, unreachable, out-of-bounds, ...).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The call ran past its deadline.
+    #[error("plugin call timed out")]
+    Timeout,
+    /// The guest wanted more memory than the limit.
+    #[error("plugin exceeded its memory limit")]
+    MemoryLimit,
+    /// The host could not run the call now (every instance slot busy); nothing is
+    /// wrong with the plugin or the input.
+    #[error("plugin unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Fault {
+    /// Whether this counts as a crash of the plugin (for quarantine).
+    pub fn is_crash(&self) -> bool {
+        !matches!(self, Fault::Unavailable(_))
+    }
+}
+
+/// Classify an error from instantiating or calling into the guest.
+pub fn classify(store: &Store<CallContext>, err: wasmtime::Error) -> Fault {
+    let data = store.data();
+    if data.timed_out {
+        return Fault::Timeout;
+    }
+    if data.limiter.hit {
+        return Fault::MemoryLimit;
+    }
+    if let Some(limit) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return Fault::Unavailable(limit.to_string());
+    }
+    Fault::Trap(describe(&err))
+}
+
+/// One-line description of a wasmtime error: the trap or message, then its causes
+/// (without the multi-line wasm backtrace).
+pub fn describe(err: &wasmtime::Error) -> String {
+    let mut text = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err.to_string(),
+    };
+    let mut source = std::error::Error::source(&**err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) && !cause_text.contains('\n') {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Run `fut` (a guest call in `store`) under the store's deadline, plus a small grace
+/// for the epoch ticker: a guest blocked in a host call is stopped here, a guest
+/// spinning in wasm by its epoch callback.
+pub async fn with_deadline<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> Result<wasmtime::Result<T>, Fault> {
+    let grace = super::engine::EPOCH_TICK * 5;
+    let budget = deadline.saturating_duration_since(Instant::now()) + grace;
+    tokio::time::timeout(budget, fut)
+        .await
+        .map_err(|_| Fault::Timeout)
+}

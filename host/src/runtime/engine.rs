@@ -1,0 +1,106 @@
+//! The wasmtime engine every plugin runs on, and the clock that interrupts them.
+//!
+//! One [`wasmtime::Engine`] per runtime: component model, async, the pooling instance
+//! allocator (a fresh instance per call is then a few slot resets, not mmaps) and epoch
+//! interruption driven by a background ticker thread ([`EpochTicker`], every
+//! [`EPOCH_TICK`]). Each call's store yields to tokio on every tick and traps once its
+//! wall-clock deadline has passed (see `call.rs`).
+//!
+//! Fuel is not used: epochs cost a load and compare at loop headers and function entries,
+//! while fuel instruments every basic block (often 10-30% slower guest code), and what we
+//! promise operators is a wall-clock bound per call, not an instruction count.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::RuntimeConfig;
+
+/// How often the epoch advances. A call overruns its deadline by at most about this much.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Wasm page size: the pooling allocator's memory cap must be a multiple of it.
+const WASM_PAGE: usize = 64 * 1024;
+
+/// Build the engine for `config`.
+pub fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
+    let memory_cap = config.memory_limit.div_ceil(WASM_PAGE).max(1) * WASM_PAGE;
+    let instances = config.max_instances.max(1);
+
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        // Components built by componentize-py link several core modules; Rust and JS
+        // components have one or two plus adapters.
+        .total_core_instances(instances.saturating_mul(8))
+        .max_core_instances_per_component(64)
+        // Usually one linear memory per component; leave headroom for a few that have two.
+        .total_memories(instances.saturating_add(instances / 2))
+        .max_memories_per_component(4)
+        .total_tables(instances.saturating_mul(2))
+        .max_tables_per_component(16)
+        .total_stacks(instances)
+        .max_memory_size(memory_cap)
+        // Keep a little of each slot resident so reusing a warm slot avoids madvise and
+        // page faults for the usual small plugin heap.
+        .linear_memory_keep_resident(256 * 1024)
+        .table_keep_resident(16 * 1024)
+        .async_stack_keep_resident(64 * 1024);
+
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        // The crate is built with wasmtime's `gc` feature but no collector; plugins
+        // (Rust, componentize-js/-py) use linear memory only, so GC types stay off.
+        .gc_support(false)
+        .epoch_interruption(true)
+        .consume_fuel(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        .parallel_compilation(true);
+
+    Engine::new(&wasm).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:?}"))
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] on a background thread until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Start ticking `engine`.
+    pub fn start(engine: Engine) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("outrider-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // Detach rather than wait: the thread exits within one tick.
+            drop(thread);
+        }
+    }
+}
+
+impl std::fmt::Debug for EpochTicker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochTicker").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,407 @@
+//! A loaded plugin and the calls the rest of the host makes on it.
+//!
+//! Every call gets a fresh instance from the plugin's `InstancePre` in a fresh `Store`
+//! (cheap with the pooling allocator), under the runtime's memory limit and deadline.
+//! A trap, timeout or limit fails that call only. Calls first wait (up to the call
+//! timeout) for one of the runtime's instance slots, so a burst beyond
+//! `max_instances` queues instead of failing.
+//!
+//! Crash accounting is driven by the caller through
+//! [`PluginRegistry::record_crash`](super::PluginRegistry::record_crash) and
+//! `record_success`; the count and the `quarantined` flag live here so that whoever
+//! holds the `Arc` sees them. A quarantined plugin still answers calls: callers check
+//! [`LoadedPlugin::quarantined`] and do not call it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wasmtime::component::InstancePre;
+use wasmtime::{Engine, Store};
+
+use super::call::{self, CallContext, CallLabels, Fault};
+use super::calls::{
+    cap_text, CallError, Delivered, DeliveryFailure, Event, Target, TransformFailure,
+};
+use super::capabilities::state::scope_key;
+use super::capabilities::Capabilities;
+use super::fields::FieldRules;
+use super::guest::{GuestExports, TransformRejection};
+use super::manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
+use super::network::HostAllowlist;
+
+/// Per-call limits, copied from the runtime configuration at load.
+#[derive(Clone, Debug)]
+pub(crate) struct CallLimits {
+    pub memory_limit: usize,
+    pub call_timeout: Duration,
+    pub response_cap: usize,
+    pub max_instances: u32,
+}
+
+/// Crash accounting.
+#[derive(Debug, Default)]
+struct Health {
+    crash_streak: AtomicU32,
+    quarantined: AtomicBool,
+}
+
+/// A validated, compiled plugin ready for calls. Shared as `Arc<LoadedPlugin>`: calls in
+/// flight keep the version they started on when a new one replaces it.
+pub struct LoadedPlugin {
+    /// `sha256:<hex>` of the component bytes.
+    pub id: String,
+    /// The plugin's manifest.
+    pub manifest: Manifest,
+    /// `outrider:plugin` WIT version it was built against.
+    pub wit_version: String,
+    /// Names of the component's imports.
+    pub imports: Vec<String>,
+    /// Names of the component's exports.
+    pub exports: Vec<String>,
+    /// Component size in bytes.
+    pub size: usize,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<CallContext>,
+    pub(crate) guest: GuestExports,
+    pub(crate) caps: Arc<Capabilities>,
+    pub(crate) limits: CallLimits,
+    pub(crate) name: Arc<str>,
+    pub(crate) slots: Arc<Semaphore>,
+    rules: HashMap<(PrototypeKind, String), FieldRules>,
+    health: Health,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.id)
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .field("wit_version", &self.wit_version)
+            .field("quarantined", &self.quarantined())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: String,
+        manifest: Manifest,
+        wit_version: String,
+        imports: Vec<String>,
+        exports: Vec<String>,
+        size: usize,
+        from_cache: bool,
+        engine: Engine,
+        pre: InstancePre<CallContext>,
+        guest: GuestExports,
+        caps: Arc<Capabilities>,
+        limits: CallLimits,
+        slots: Arc<Semaphore>,
+    ) -> Self {
+        let rules = manifest
+            .prototypes
+            .iter()
+            .map(|p| ((p.kind, p.id.clone()), FieldRules::new(p)))
+            .collect();
+        let name = Arc::from(manifest.name.as_str());
+        LoadedPlugin {
+            id,
+            manifest,
+            wit_version,
+            imports,
+            exports,
+            size,
+            from_cache,
+            engine,
+            pre,
+            guest,
+            caps,
+            limits,
+            name,
+            slots,
+            rules,
+            health: Health::default(),
+        }
+    }
+
+    /// The prototype `id` of `kind`, if this plugin provides it.
+    pub fn prototype(&self, kind: PrototypeKind, id: &str) -> Option<&Prototype> {
+        self.manifest
+            .prototypes
+            .iter()
+            .find(|p| p.kind == kind && p.id == id)
+    }
+
+    /// Whether the plugin is quarantined after repeated crashes.
+    pub fn quarantined(&self) -> bool {
+        self.health.quarantined.load(Ordering::Relaxed)
+    }
+
+    /// Crashes (traps, timeouts, memory limits) in a row so far.
+    pub fn crash_streak(&self) -> u32 {
+        self.health.crash_streak.load(Ordering::Relaxed)
+    }
+
+    /// Lift a quarantine (operator action); the crash count starts over.
+    pub fn release_quarantine(&self) {
+        self.health.crash_streak.store(0, Ordering::Relaxed);
+        self.health.quarantined.store(false, Ordering::Relaxed);
+    }
+
+    /// Count a crash; quarantine at `threshold` in a row. Returns whether this crash
+    /// put the plugin in quarantine.
+    pub(crate) fn record_crash(&self, threshold: u32) -> bool {
+        let streak = self.health.crash_streak.fetch_add(1, Ordering::Relaxed) + 1;
+        if streak >= threshold.max(1) && !self.health.quarantined.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                plugin = %self.name,
+                id = %self.id,
+                crashes = streak,
+                "plugin quarantined after repeated crashes"
+            );
+            return true;
+        }
+        false
+    }
+
+    /// A call completed: the crash count starts over (a quarantine stays).
+    pub(crate) fn record_success(&self) {
+        self.health.crash_streak.store(0, Ordering::Relaxed);
+    }
+
+    /// Wait (up to the call timeout) for an instance slot.
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, Fault> {
+        match tokio::time::timeout(self.limits.call_timeout, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(Fault::Unavailable(
+                "the plugin runtime is shutting down".into(),
+            )),
+            Err(_) => Err(Fault::Unavailable(format!(
+                "all {} plugin instance slots stayed busy for {:?}",
+                self.limits.max_instances, self.limits.call_timeout
+            ))),
+        }
+    }
+
+    /// A fresh store for a call on `prototype` for `target`.
+    fn store(&self, prototype: Option<&Prototype>, target: Option<&Target>) -> Store<CallContext> {
+        let allowlist = match (prototype, target) {
+            (Some(p), Some(t)) => HostAllowlist::for_target(&p.network, &t.config),
+            _ => HostAllowlist::deny_all(),
+        };
+        let labels = CallLabels {
+            plugin: self.name.clone(),
+            prototype: prototype.map(|p| p.id.clone()),
+            target: target.map(|t| t.id.clone()),
+        };
+        let scope = target.map(|t| scope_key(&self.manifest.name, &t.tenant_id, &t.id));
+        let data = CallContext::new(
+            self.caps.clone(),
+            labels,
+            self.limits.call_timeout,
+            self.limits.memory_limit,
+            allowlist,
+            scope,
+        );
+        call::new_store(&self.engine, data)
+    }
+
+    /// Check `config` and `credentials` against the declared fields of a prototype,
+    /// normalising values (`"true"` -> `true`, ...) and applying defaults in place. Returns
+    /// the problems found; does not call the plugin.
+    pub fn normalize(
+        &self,
+        kind: PrototypeKind,
+        prototype: &str,
+        config: &mut Value,
+        credentials: &mut Value,
+    ) -> Result<Vec<FieldError>, CallError> {
+        let proto = self
+            .prototype(kind, prototype)
+            .ok_or_else(|| CallError::UnknownPrototype {
+                kind,
+                prototype: prototype.to_owned(),
+            })?;
+        let rules = self.rules.get(&(kind, prototype.to_owned()));
+        let default_rules = FieldRules::default();
+        Ok(rules
+            .unwrap_or(&default_rules)
+            .check(proto, config, credentials))
+    }
+
+    /// Validate a configuration: the host checks the declared fields first (required,
+    /// types, lengths, patterns, options), then asks the plugin with the normalised
+    /// values. Returns every field error (plugin errors on a path the host already
+    /// reported are dropped); empty means valid.
+    pub async fn validate(
+        &self,
+        kind: PrototypeKind,
+        prototype: &str,
+        config: &Value,
+        credentials: &Value,
+    ) -> Result<Vec<FieldError>, CallError> {
+        let mut config = config.clone();
+        let mut credentials = credentials.clone();
+        let mut errors = self.normalize(kind, prototype, &mut config, &mut credentials)?;
+        let _slot = self.slot().await?;
+        let proto = self
+            .prototype(kind, prototype)
+            .expect("checked by normalize");
+        let target = Target {
+            prototype: prototype.to_owned(),
+            config,
+            credentials,
+            ..Target::default()
+        };
+        let mut store = self.store(Some(proto), Some(&target));
+        let deadline = store.data().deadline;
+        let (config_json, credentials_json) =
+            (target.config.to_string(), target.credentials.to_string());
+        let outcome = call::with_deadline(deadline, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            self.guest
+                .validate(
+                    &mut store,
+                    &instance,
+                    kind,
+                    prototype,
+                    config_json,
+                    credentials_json,
+                )
+                .await
+        })
+        .await;
+        let plugin_errors = self.finish(&store, outcome)?;
+        for e in plugin_errors {
+            if !errors.iter().any(|h| h.field == e.field) {
+                errors.push(e);
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Classify a call's outcome and update the crash count.
+    fn finish<T>(
+        &self,
+        store: &Store<CallContext>,
+        outcome: Result<wasmtime::Result<T>, Fault>,
+    ) -> Result<T, Fault> {
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(call::classify(store, err)),
+            Err(fault) => Err(fault),
+        };
+        if let Err(fault) = &result {
+            tracing::warn!(plugin = %self.name, id = %self.id, error = %fault, "plugin call failed");
+        }
+        result
+    }
+
+    /// Deliver `event` to `target`.
+    pub async fn deliver(
+        &self,
+        target: &Target,
+        event: &Event,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let Some(proto) = self.prototype(PrototypeKind::Destination, &target.prototype) else {
+            return Err(DeliveryFailure::Misconfigured {
+                message: format!(
+                    "plugin {} has no destination prototype `{}`",
+                    self.name, target.prototype
+                ),
+                status_code: None,
+                response_body: None,
+            });
+        };
+        let _slot = self.slot().await?;
+        let mut store = self.store(Some(proto), Some(target));
+        let deadline = store.data().deadline;
+        let outcome = call::with_deadline(deadline, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            self.guest
+                .deliver(&mut store, &instance, target, event)
+                .await
+        })
+        .await;
+        let result = self.finish(&store, outcome)?;
+        let cap = self.limits.response_cap;
+        let denied = store.data().denials.first().cloned();
+        match result {
+            Ok(mut delivered) => {
+                delivered.response_body = delivered.response_body.map(|b| cap_text(b, cap));
+                Ok(delivered)
+            }
+            Err(_) if denied.is_some() => Err(DeliveryFailure::Denied(denied.unwrap_or_default())),
+            Err(mut failure) => {
+                if let DeliveryFailure::Retry { response_body, .. }
+                | DeliveryFailure::Fail { response_body, .. }
+                | DeliveryFailure::Misconfigured { response_body, .. } = &mut failure
+                {
+                    *response_body = response_body.take().map(|b| cap_text(b, cap));
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Transform `input` for `target` into zero or more outputs.
+    pub async fn transform(
+        &self,
+        target: &Target,
+        input: &Value,
+    ) -> Result<Vec<Value>, TransformFailure> {
+        let Some(proto) = self.prototype(PrototypeKind::Transformer, &target.prototype) else {
+            return Err(TransformFailure::Misconfigured(format!(
+                "plugin {} has no transformer prototype `{}`",
+                self.name, target.prototype
+            )));
+        };
+        let _slot = self.slot().await?;
+        let mut store = self.store(Some(proto), Some(target));
+        let deadline = store.data().deadline;
+        let input = input.to_string();
+        let outcome = call::with_deadline(deadline, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            self.guest
+                .transform(&mut store, &instance, target, input)
+                .await
+        })
+        .await;
+        let result = self.finish(&store, outcome)?;
+        let denied = store.data().denials.first().cloned();
+        match result {
+            Ok(outputs) => outputs
+                .iter()
+                .map(|text| {
+                    serde_json::from_str(text).map_err(|e| {
+                        TransformFailure::BadOutput(format!("output is not JSON: {e}"))
+                    })
+                })
+                .collect(),
+            Err(_) if denied.is_some() => Err(TransformFailure::Denied(denied.unwrap_or_default())),
+            Err(TransformRejection::InvalidInput(m)) => Err(TransformFailure::InvalidInput(m)),
+            Err(TransformRejection::Misconfigured(m)) => Err(TransformFailure::Misconfigured(m)),
+        }
+    }
+
+    /// The self-tests the plugin ships (not run here).
+    pub async fn self_tests(&self) -> Result<Vec<TestCase>, CallError> {
+        let _slot = self.slot().await?;
+        let mut store = self.store(None, None);
+        let deadline = store.data().deadline;
+        let outcome = call::with_deadline(deadline, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            self.guest.self_tests(&mut store, &instance).await
+        })
+        .await;
+        Ok(self.finish(&store, outcome)?)
+    }
+}
