@@ -24,6 +24,15 @@ enum Command {
     Plugin(PluginCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate(ServeArgs),
+    /// Manage the keys that encrypt secrets at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every secret under the first key of OUTRIDER_ENCRYPTION_KEY.
+    Rotate(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +90,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => load(&args).and_then(|config| run_async(crate::server::serve(config))),
         Command::Migrate(args) => load(&args).and_then(|config| run_async(crate::server::migrate(config))),
+        Command::Keys(KeysCommand::Rotate(args)) => load(&args).and_then(|config| run_async(crate::keys::rotate(config))),
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             run_async(crate::inspect::inspect(file, json))
         }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod inspect;
+pub mod keys;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -10,7 +10,7 @@ use crate::catalog;
 use crate::config::ServeConfig;
 use crate::crypto::Keyring;
 use crate::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
-use crate::delivery::alerts::AlertPolicy;
+use crate::delivery::alerting::AlertPolicy;
 use crate::delivery::retry::RetryPolicy;
 use crate::delivery::{DeliveryEngine, DispatchContext, WorkerConfig};
 use crate::store::{Dialect, Store};

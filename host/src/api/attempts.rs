@@ -128,7 +128,7 @@ async fn list(state: &AppState, tenant: Option<String>, destination: Option<Stri
         topics: split(f.topic),
         time_gte: f.time_gte.as_deref().map(|t| parse_time("time[gte]", t)).transpose()?,
         time_lte: f.time_lte.as_deref().map(|t| parse_time("time[lte]", t)).transpose()?,
-        after: page.position()?,
+        after: page.position(),
         desc: page.desc(),
         limit: page.limit(),
     };

@@ -92,7 +92,7 @@ impl IntoResponse for ApiError {
         struct Body<'a> {
             status: u16,
             message: &'a str,
-            #[serde(skip_serializing_if = "Vec::is_empty")]
+            #[serde(skip_serializing_if = "<[Value]>::is_empty")]
             data: &'a [Value],
         }
         let body = Body { status: self.status.as_u16(), message: &self.message, data: &self.data };

@@ -123,7 +123,7 @@ async fn list(state: &AppState, tenant: Option<String>, destination: Option<Stri
         topics: f.topic.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default(),
         time_gte: f.time_gte.as_deref().map(|t| parse_time("time[gte]", t)).transpose()?,
         time_lte: f.time_lte.as_deref().map(|t| parse_time("time[lte]", t)).transpose()?,
-        after: page.position()?,
+        after: page.position(),
         desc: page.desc(),
         limit: page.limit(),
     };

@@ -7,7 +7,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::pagination::{PageQuery, SeekPagination};
+use super::pagination::{PageLimits, PageQuery, SeekPagination};
 use super::wire::{json_column, map_column, rfc3339, string_map};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
@@ -74,8 +74,8 @@ struct TenantPage {
 
 async fn list(principal: Principal, State(state): State<AppState>, Query(page): Query<PageQuery>) -> ApiResult<Json<TenantPage>> {
     principal.require_admin()?;
-    let page = page.validate()?;
-    let after = page.position()?;
+    let page = page.validate_with(PageLimits::TENANTS)?;
+    let after = page.position();
     let rows = state
         .store
         .list_tenants(after.as_ref().map(|(t, id)| (*t, id.as_str())), page.desc(), page.limit())
@@ -105,11 +105,16 @@ async fn upsert(
     principal: Principal,
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
-    body: Option<Json<TenantUpsert>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<TenantView>)> {
     principal.require_admin()?;
     check_tenant_id(&tenant_id)?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    // The body is optional: `PUT /tenants/acme` with nothing creates a bare tenant.
+    let body: TenantUpsert = if body.iter().all(u8::is_ascii_whitespace) {
+        TenantUpsert::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: invalid JSON: {e}")))?
+    };
     let metadata = string_map("metadata", &body.metadata)?;
     let (row, created) = state.store.upsert_tenant(&tenant_id, map_column(&metadata).as_deref()).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::alerts::AlertPolicy;
+use super::alerting::AlertPolicy;
 use super::retry::{Outcome, RetryPolicy};
 use crate::crypto::Keyring;
 use crate::runtime::manifest::PrototypeKind;

@@ -7,6 +7,7 @@
 //! - `dispatch`: one attempt through a plugin.
 //! - `retry`, `filter`, `alerts`: the policies.
 
+pub mod alerting;
 pub mod alerts;
 pub mod dispatch;
 pub mod filter;

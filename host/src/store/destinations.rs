@@ -109,6 +109,16 @@ impl Store {
         self.destination(&d.tenant_id, &d.id).await
     }
 
+    /// Replace the stored credentials ciphertext (key rotation).
+    pub async fn set_destination_credentials(&self, id: &str, credentials: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE destinations SET credentials = $2 WHERE id = $1")
+            .bind(id)
+            .bind(credentials)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Enable (`None`) or disable (`Some(time)`) a destination.
     pub async fn set_destination_disabled(&self, tenant_id: &str, id: &str, disabled_at: Option<i64>) -> StoreResult<DestinationRow> {
         let done = sqlx::query(
