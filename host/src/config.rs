@@ -22,19 +22,25 @@ pub struct ServeConfig {
     /// Directory whose `*.wasm` components are loaded at start (built-in plugins).
     pub plugins_dir: Option<PathBuf>,
     /// `postgres://...` to use PostgreSQL; SQLite under `data_dir` when absent.
+    #[serde(deserialize_with = "lenient::optional_string")]
     pub database_url: Option<String>,
     /// Admin API key (`Authorization: Bearer ...`).
+    #[serde(deserialize_with = "lenient::optional_string")]
     pub api_key: Option<String>,
     /// Key material for secrets at rest: `kid:secret[,kid:secret...]`, first is current.
+    #[serde(deserialize_with = "lenient::optional_string")]
     pub encryption_key: Option<String>,
     /// Secret for tenant JWTs; derived from the admin key when absent.
+    #[serde(deserialize_with = "lenient::optional_string")]
     pub jwt_secret: Option<String>,
     /// Allow starting without an admin key (every request is admin). Development only.
     pub insecure_dev: bool,
     /// Comma-separated CIDRs that plugins may reach despite the address guard
     /// (e.g. `127.0.0.0/8` for local testing).
+    #[serde(deserialize_with = "lenient::string")]
     pub allow_networks: String,
     /// `pretty` or `json`.
+    #[serde(deserialize_with = "lenient::string")]
     pub log_format: String,
     /// Memory limit of one plugin call, in MiB.
     pub plugin_memory_mb: u64,
@@ -47,6 +53,7 @@ pub struct ServeConfig {
     /// Maximum destinations per tenant.
     pub max_destinations_per_tenant: u32,
     /// Delays between attempts, e.g. `30s,1m,5m,30m,2h`; empty for exponential backoff.
+    #[serde(deserialize_with = "lenient::string")]
     pub retry_schedule: String,
     /// Attempts per delivery, the first included.
     pub retry_max_attempts: u32,
@@ -55,6 +62,7 @@ pub struct ServeConfig {
     /// Disable a destination when it reaches 100% of the alert threshold.
     pub alert_auto_disable: bool,
     /// URL that receives alert callbacks (JSON POST), if any.
+    #[serde(deserialize_with = "lenient::optional_string")]
     pub alert_callback_url: Option<String>,
     /// Deliveries in flight at once on this node.
     pub delivery_concurrency: usize,
@@ -128,9 +136,57 @@ impl ServeConfig {
     }
 }
 
+/// Environment values are typed by figment (`OUTRIDER_API_KEY=1234` reads as a number);
+/// text settings accept any scalar and keep its text.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+        Bool(bool),
+    }
+
+    impl Scalar {
+        fn into_string(self) -> String {
+            match self {
+                Scalar::Text(s) => s,
+                Scalar::Unsigned(n) => n.to_string(),
+                Scalar::Signed(n) => n.to_string(),
+                Scalar::Float(n) => n.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            }
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Scalar::deserialize(d).map(Scalar::into_string)
+    }
+
+    pub fn optional_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Option::<Scalar>::deserialize(d).map(|s| s.map(Scalar::into_string))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_environment_values_stay_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OUTRIDER_API_KEY", "12345678901234567890");
+            jail.set_env("OUTRIDER_RETRY_MAX_ATTEMPTS", "3");
+            let config = ServeConfig::load(None, &serde_json::json!({})).expect("loads");
+            assert_eq!(config.api_key.as_deref(), Some("12345678901234567890"));
+            assert_eq!(config.retry_max_attempts, 3);
+            Ok(())
+        });
+    }
 
     #[test]
     fn parses_allowed_networks() {

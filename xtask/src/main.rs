@@ -4,6 +4,9 @@
 //! dispatches.
 
 mod plugins;
+mod process;
+mod run;
+mod test;
 mod workspace;
 
 use clap::{Parser, Subcommand};
@@ -21,11 +24,19 @@ enum Command {
     /// Build every plugin, example and test fixture into WebAssembly components under
     /// `target/plugins/`.
     Plugins(plugins::Args),
+    /// Build the plugins and the server, then serve on 127.0.0.1:3333 with the built-in
+    /// plugins and the embedded SQLite store under ./data.
+    Run(run::Args),
+    /// Run every test CI runs: plugin builds, unit tests, end-to-end tests on SQLite and
+    /// PostgreSQL, and the Python client tests.
+    Test(test::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Plugins(args) => plugins::run(&args),
+        Command::Run(args) => run::serve(&args),
+        Command::Test(args) => test::run_all(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/prototypes", get(list_prototypes))
         .route("/prototypes/{kind}/{id}", get(get_prototype))
+        .route("/prototypes/destination/{id}/deliver", axum::routing::post(test_delivery))
         .route("/destination-types", get(list_destination_types))
         .route("/destination-types/{type}", get(get_destination_type))
 }
@@ -215,4 +216,90 @@ async fn get_destination_type(
         .find(|v| v.prototype.id == ty)
         .map(|v| Json(destination_type(&v.prototype)))
         .ok_or_else(|| ApiError::not_found(format!("destination type {ty}")))
+}
+
+/// Body of a test delivery: a configuration and an event, not stored anywhere.
+#[derive(Deserialize)]
+struct TestDelivery {
+    #[serde(default)]
+    config: Value,
+    #[serde(default)]
+    credentials: Value,
+    event: TestEvent,
+}
+
+#[derive(Deserialize)]
+struct TestEvent {
+    id: Option<String>,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    data: Value,
+}
+
+/// `POST /prototypes/destination/{id}/deliver`: validate a configuration and deliver one
+/// event through the plugin right away, reporting what happened (admin only). Nothing is
+/// stored; this is the "send a test event" button.
+async fn test_delivery(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<TestDelivery>,
+) -> ApiResult<Json<Value>> {
+    use crate::runtime::{Event, Target};
+    principal.require_admin()?;
+    let plugin = state
+        .registry
+        .find_prototype(PrototypeKind::Destination, &id)
+        .ok_or_else(|| ApiError::not_found(format!("destination prototype {id}")))?;
+    let mut config = if body.config.is_null() { serde_json::json!({}) } else { body.config };
+    let mut credentials = if body.credentials.is_null() { serde_json::json!({}) } else { body.credentials };
+    let problems = plugin
+        .validate(PrototypeKind::Destination, &id, &config, &credentials)
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    if !problems.is_empty() {
+        return Err(ApiError::validation(
+            problems.into_iter().map(|p| super::FieldProblem { field: p.field, message: p.message }).collect(),
+        ));
+    }
+    plugin
+        .normalize(PrototypeKind::Destination, &id, &mut config, &mut credentials)
+        .map_err(ApiError::internal)?;
+    let target = Target { prototype: id.clone(), id: "test".into(), tenant_id: "test".into(), config, credentials, ..Target::default() };
+    let event = Event {
+        id: body.event.id.unwrap_or_else(|| format!("evt_test_{}", ulid::Ulid::new().to_string().to_lowercase())),
+        tenant_id: "test".into(),
+        topic: body.event.topic,
+        time_ms: crate::store::now_ms() as u64,
+        metadata: body.event.metadata,
+        data: body.event.data.to_string(),
+        attempt: 1,
+    };
+    let started = std::time::Instant::now();
+    let result = plugin.deliver(&target, &event).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    Ok(Json(match result {
+        Ok(ok) => serde_json::json!({
+            "ok": true, "status_code": ok.status_code, "response_body": ok.response_body, "duration_ms": duration_ms,
+        }),
+        Err(failure) => serde_json::json!({
+            "ok": false, "error": failure.to_string(), "error_kind": failure_kind(&failure), "duration_ms": duration_ms,
+        }),
+    }))
+}
+
+fn failure_kind(failure: &crate::runtime::DeliveryFailure) -> &'static str {
+    use crate::runtime::DeliveryFailure as F;
+    match failure {
+        F::Retry { .. } => "retry",
+        F::Fail { .. } => "fail",
+        F::Misconfigured { .. } => "misconfigured",
+        F::Denied(_) => "denied",
+        F::Timeout => "timeout",
+        F::MemoryLimit => "memory",
+        F::Trap(_) => "trap",
+    }
 }

@@ -107,7 +107,21 @@ pub async fn dispatch(
             return record;
         }
     };
-    let config = serde_json::from_str(&destination.config).unwrap_or_default();
+    let mut config = serde_json::from_str(&destination.config).unwrap_or_default();
+    let mut credentials = credentials;
+    // Stored values are as the client sent them ("true", "30"); the plugin sees them typed,
+    // with defaults applied.
+    if let Ok(problems) = plugin.normalize(PrototypeKind::Destination, &destination.r#type, &mut config, &mut credentials) {
+        if !problems.is_empty() {
+            let outcome = Outcome::Misconfigured;
+            record.error = Some(
+                problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; "),
+            );
+            record.error_kind = Some("misconfigured");
+            record.next = next_step(ctx, &event, attempt_number, outcome);
+            return record;
+        }
+    }
     let target = Target {
         prototype: destination.r#type.clone(),
         id: destination.id.clone(),

@@ -71,12 +71,18 @@ impl TestServerBuilder {
     pub async fn start(self) -> TestServer {
         let data_dir = self.data_dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
         let plugins_dir = self.plugins_dir.unwrap_or_else(|| workspace_root().join("target/plugins"));
+        let mut env = self.env;
+        let database = postgres_database();
+        if let Some((url, _)) = &database {
+            env.push(("OUTRIDER_DATABASE_URL".into(), url.clone()));
+        }
         let mut server = TestServer {
+            database,
             base_url: String::new(),
             child: None,
             data_dir,
             plugins_dir,
-            env: self.env,
+            env,
             args: self.args,
             http: reqwest::Client::new(),
         };
@@ -89,6 +95,8 @@ impl TestServerBuilder {
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
+    /// (URL, name) of this server's own PostgreSQL database, when running on PostgreSQL.
+    database: Option<(String, String)>,
     child: Option<Child>,
     data_dir: tempfile::TempDir,
     plugins_dir: PathBuf,
@@ -195,5 +203,46 @@ impl TestServer {
     /// A request with no credentials.
     pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path))
+    }
+}
+
+/// With `OUTRIDER_TEST_POSTGRES=postgres://user@host:port` set, every test server gets a
+/// fresh database there, so the same suite runs on PostgreSQL as on SQLite.
+fn postgres_database() -> Option<(String, String)> {
+    let base = std::env::var("OUTRIDER_TEST_POSTGRES").ok().filter(|s| !s.is_empty())?;
+    let name = format!(
+        "outrider_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    psql(&base, &format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&base, &format!("CREATE DATABASE {name}"));
+    Some((format!("{}/{name}", base.trim_end_matches('/')), name))
+}
+
+static NEXT_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn psql(base: &str, sql: &str) {
+    let url = format!("{}/postgres", base.trim_end_matches('/'));
+    let out = std::process::Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql must be installed to run the suite on PostgreSQL");
+    assert!(
+        out.status.success(),
+        "psql `{sql}` failed (is PostgreSQL running at {base}?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+        }
+        if let (Some((_, name)), Ok(base)) = (&self.database, std::env::var("OUTRIDER_TEST_POSTGRES")) {
+            std::thread::sleep(Duration::from_millis(200));
+            psql(&base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
     }
 }

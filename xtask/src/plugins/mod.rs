@@ -38,6 +38,19 @@ pub struct Args {
     toolchain: toolchain::Choice,
 }
 
+impl Default for Args {
+    /// The options of a bare `cargo xtask plugins` (environment variables still apply), for
+    /// subcommands that build the plugins first.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Bare {
+            #[command(flatten)]
+            args: Args,
+        }
+        <Bare as clap::Parser>::parse_from(["plugins"]).args
+    }
+}
+
 /// Crate whose core module becomes the `core-module.wasm` rejection fixture.
 const CORE_MODULE_SOURCE: &str = "webhook";
 

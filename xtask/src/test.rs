@@ -1,0 +1,62 @@
+//! `cargo xtask test`: everything CI runs, in order: plugin components, the server binary,
+//! the Rust unit and end-to-end tests (on SQLite, then again on PostgreSQL), and the
+//! Python tests with Outpost's SDK and the Standard Webhooks verifier.
+
+use crate::process::run;
+use crate::workspace::{cargo, Workspace};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// PostgreSQL server for the second run of the end-to-end suite.
+    #[arg(long, env = "OUTRIDER_TEST_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// Skip the PostgreSQL run.
+    #[arg(long)]
+    no_postgres: bool,
+    /// Skip the Python tests.
+    #[arg(long)]
+    no_python: bool,
+}
+
+/// Runs `cargo xtask test`.
+pub fn run_all(args: &Args) -> Result<()> {
+    let ws = Workspace::load()?;
+    let root = &ws.workspace_root;
+    crate::plugins::run(&crate::plugins::Args::default())?;
+    run(Command::new(cargo()).current_dir(root).args(["build", "-p", "outrider", "--bin", "outrider"]))?;
+    run(Command::new(cargo()).current_dir(root).args(["test", "--workspace"]))?;
+    if !args.no_postgres {
+        println!("== end-to-end suite again on PostgreSQL ({})", args.postgres);
+        run(Command::new(cargo())
+            .current_dir(root)
+            .args(["test", "-p", "outrider-tests"])
+            .env("OUTRIDER_TEST_POSTGRES", &args.postgres))?;
+    }
+    if !args.no_python {
+        python_tests(root, &ws.target_directory)?;
+    }
+    Ok(())
+}
+
+/// A virtualenv under `target/` with the pinned test clients, then pytest.
+fn python_tests(root: &Path, target: &Path) -> Result<()> {
+    let venv = target.join("venv");
+    let requirements = root.join("tests/python/requirements.txt");
+    let stamp = venv.join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).context("reading tests/python/requirements.txt")?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, wanted)?;
+    }
+    run(Command::new(venv.join("bin/python"))
+        .current_dir(root.join("tests/python"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .env("OUTRIDER_BIN", target.join("debug/outrider")))
+}
