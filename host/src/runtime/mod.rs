@@ -220,15 +220,18 @@ impl PluginRuntime {
         let deadline = store.data().deadline;
         let outcome = call::with_deadline(deadline, async {
             let instance = pre.instantiate_async(&mut store).await?;
-            guest.manifest(&mut store, &instance).await
+            if let Err(err) = guest.verify(&mut store, &instance) {
+                return Ok(Err(LoadError::Link(call::describe(&err))));
+            }
+            Ok(Ok(guest.manifest(&mut store, &instance).await?))
         })
         .await;
         let manifest = match outcome {
-            Ok(Ok(m)) => m,
+            Ok(Ok(Ok(m))) => m,
+            Ok(Ok(Err(link))) => return Err(link),
             Ok(Err(err)) => {
-                return Err(LoadError::ManifestCall(
-                    call::classify(&store, err).to_string(),
-                ))
+                let fault = call::classify(&store, err);
+                return Err(LoadError::ManifestCall(fault.to_string()));
             }
             Err(fault) => return Err(LoadError::ManifestCall(fault.to_string())),
         };

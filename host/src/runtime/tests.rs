@@ -529,3 +529,38 @@ async fn bursts_beyond_the_instance_pool_wait_for_a_slot() {
         call.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+#[ignore = "timing probe; run with --ignored --nocapture in release"]
+async fn probe_call_overhead() {
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        max_instances: 64,
+        ..config()
+    })
+    .unwrap();
+    let plugin = runtime
+        .load(&component("fast", Behaviour::Ok))
+        .await
+        .unwrap();
+    let (t, e) = (target(), event());
+    for _ in 0..1000 {
+        plugin.deliver(&t, &e).await.unwrap();
+    }
+    let n: usize = std::env::var("PROBE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        plugin.deliver(&t, &e).await.unwrap();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    println!(
+        "deliver p50 {:?} p90 {:?} p99 {:?}",
+        samples[n / 2],
+        samples[n * 9 / 10],
+        samples[n * 99 / 100]
+    );
+}

@@ -51,6 +51,16 @@ impl GuestExports {
         }
     }
 
+    /// Type-check the exports once on the load-time instance (the hot calls then skip
+    /// per-call type checks).
+    pub fn verify(
+        &self,
+        store: &mut Store<CallContext>,
+        instance: &Instance,
+    ) -> wasmtime::Result<()> {
+        dispatch!(self, g => g.verify(store, instance))
+    }
+
     /// `plugin.manifest`.
     pub async fn manifest(
         &self,

@@ -1,12 +1,21 @@
 //! Calls into components built against `outrider:plugin@0.1.0`.
+//!
+//! The hot calls (`deliver`, `transform`) skip the generated per-call plumbing: their
+//! arguments are lowered from borrowed records ([`TargetParam`], [`EventParam`]) made
+//! straight from the host's `Target`/`Event` (no copies into owned WIT records), and
+//! their signatures are type-checked once per component at load ([`Exports::verify`])
+//! instead of on every call. Rare calls (manifest, self-tests, validate) use the
+//! generated bindings as they are.
 
 use std::time::Duration;
 
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::{
+    ComponentExportIndex, ComponentType, Instance, InstancePre, Lower, TypedFunc,
+};
 use wasmtime::Store;
 
 use super::TransformRejection;
-use crate::runtime::bindings::v0_1_0::{destination, plugin, transformer, types};
+use crate::runtime::bindings::v0_1_0::{destination, plugin, transformer};
 use crate::runtime::call::CallContext;
 use crate::runtime::calls::{Delivered, DeliveryFailure, Event, Target};
 use crate::runtime::manifest::{FieldError, Manifest, PrototypeKind, TestCase};
@@ -14,20 +23,126 @@ use crate::runtime::validate::{ExportSet, LoadError};
 
 pub use crate::runtime::bindings::v0_1_0::VERSION;
 
+const DESTINATION: &str = "outrider:plugin/destination@0.1.0";
+const TRANSFORMER: &str = "outrider:plugin/transformer@0.1.0";
+
+/// `types.entry`, borrowed.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct EntryParam<'a> {
+    #[component(name = "key")]
+    key: &'a str,
+    #[component(name = "value")]
+    value: &'a str,
+}
+
+/// `types.target`, borrowed.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct TargetParam<'a> {
+    #[component(name = "prototype")]
+    prototype: &'a str,
+    #[component(name = "id")]
+    id: &'a str,
+    #[component(name = "tenant-id")]
+    tenant_id: &'a str,
+    #[component(name = "config")]
+    config: &'a str,
+    #[component(name = "credentials")]
+    credentials: &'a str,
+    #[component(name = "delivery-metadata")]
+    delivery_metadata: &'a [EntryParam<'a>],
+}
+
+/// `destination.event`, borrowed.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct EventParam<'a> {
+    #[component(name = "id")]
+    id: &'a str,
+    #[component(name = "tenant-id")]
+    tenant_id: &'a str,
+    #[component(name = "topic")]
+    topic: &'a str,
+    #[component(name = "time")]
+    time: u64,
+    #[component(name = "metadata")]
+    metadata: &'a [EntryParam<'a>],
+    #[component(name = "data")]
+    data: &'a str,
+    #[component(name = "attempt")]
+    attempt: u32,
+}
+
+type DeliverParams<'a> = (TargetParam<'a>, EventParam<'a>);
+type DeliverResults = (Result<destination::DeliveryOk, destination::DeliveryError>,);
+type TransformParams<'a> = (TargetParam<'a>, &'a str);
+type TransformResults = (Result<Vec<String>, transformer::TransformError>,);
+
 /// Export indices, looked up once per component.
 #[derive(Clone)]
 pub struct Exports {
     plugin: plugin::GuestIndices,
     destination: Option<destination::GuestIndices>,
     transformer: Option<transformer::GuestIndices>,
+    deliver: Option<ComponentExportIndex>,
+    transform: Option<ComponentExportIndex>,
 }
 
 fn link_error(e: wasmtime::Error) -> LoadError {
     LoadError::Link(crate::runtime::call::describe(&e))
 }
 
-fn missing(kind: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("the plugin does not export `{kind}`"))
+fn missing(what: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("the plugin does not export `{what}`"))
+}
+
+/// The index of `func` in the exported interface `iface`.
+fn func_index(
+    pre: &InstancePre<CallContext>,
+    iface: &str,
+    func: &str,
+) -> Result<ComponentExportIndex, LoadError> {
+    let component = pre.component();
+    let instance = component
+        .get_export_index(None, iface)
+        .ok_or_else(|| LoadError::Link(format!("no exported instance `{iface}`")))?;
+    component
+        .get_export_index(Some(&instance), func)
+        .ok_or_else(|| LoadError::Link(format!("`{iface}` does not export `{func}`")))
+}
+
+/// Metadata entries as borrowed records.
+fn entries<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<EntryParam<'a>> {
+    pairs
+        .map(|(k, v)| EntryParam { key: k, value: v })
+        .collect()
+}
+
+/// JSON text of a target's config and credentials, kept alive for the call.
+struct TargetJson {
+    config: String,
+    credentials: String,
+}
+
+impl TargetJson {
+    fn new(target: &Target) -> Self {
+        TargetJson {
+            config: target.config.to_string(),
+            credentials: target.credentials.to_string(),
+        }
+    }
+
+    fn param<'a>(&'a self, target: &'a Target, metadata: &'a [EntryParam<'a>]) -> TargetParam<'a> {
+        TargetParam {
+            prototype: &target.prototype,
+            id: &target.id,
+            tenant_id: &target.tenant_id,
+            config: &self.config,
+            credentials: &self.credentials,
+            delivery_metadata: metadata,
+        }
+    }
 }
 
 impl Exports {
@@ -44,7 +159,38 @@ impl Exports {
                 .then(|| transformer::GuestIndices::new(pre))
                 .transpose()
                 .map_err(link_error)?,
+            deliver: exports
+                .destination
+                .then(|| func_index(pre, DESTINATION, "deliver"))
+                .transpose()?,
+            transform: exports
+                .transformer
+                .then(|| func_index(pre, TRANSFORMER, "transform"))
+                .transpose()?,
         })
+    }
+
+    /// Type-check every export against the generated bindings, and the hot calls
+    /// against their borrowed signatures, once, on the load-time instance.
+    pub fn verify(
+        &self,
+        store: &mut Store<CallContext>,
+        instance: &Instance,
+    ) -> wasmtime::Result<()> {
+        self.plugin.load(&mut *store, instance)?;
+        if let Some(d) = &self.destination {
+            d.load(&mut *store, instance)?;
+        }
+        if let Some(t) = &self.transformer {
+            t.load(&mut *store, instance)?;
+        }
+        if let Some(index) = &self.deliver {
+            instance.get_typed_func::<DeliverParams<'_>, DeliverResults>(&mut *store, index)?;
+        }
+        if let Some(index) = &self.transform {
+            instance.get_typed_func::<TransformParams<'_>, TransformResults>(&mut *store, index)?;
+        }
+        Ok(())
     }
 
     pub async fn manifest(
@@ -66,6 +212,7 @@ impl Exports {
         Ok(tests.into_iter().map(TestCase::from).collect())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn validate(
         &self,
         store: &mut Store<CallContext>,
@@ -110,22 +257,34 @@ impl Exports {
         target: &Target,
         event: &Event,
     ) -> wasmtime::Result<Result<Delivered, DeliveryFailure>> {
-        let indices = self
-            .destination
+        let index = self
+            .deliver
             .as_ref()
             .ok_or_else(|| missing("destination"))?;
-        let guest = indices.load(&mut *store, instance)?;
-        let target = wit_target(target);
-        let event = destination::Event {
-            id: event.id.clone(),
-            tenant_id: event.tenant_id.clone(),
-            topic: event.topic.clone(),
-            time: event.time_ms,
-            metadata: entries(event.metadata.iter()),
-            data: event.data.clone(),
-            attempt: event.attempt,
-        };
-        let result = guest.call_deliver(&mut *store, &target, &event).await?;
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| missing("destination.deliver"))?;
+        // SAFETY: `verify` type-checked `deliver` of this component against exactly these
+        // parameter and result types at load, and every instance of a component has the
+        // same export types.
+        let deliver =
+            unsafe { TypedFunc::<DeliverParams<'_>, DeliverResults>::new_unchecked(func) };
+        let json = TargetJson::new(target);
+        let delivery_metadata = entries(target.delivery_metadata.iter());
+        let metadata = entries(event.metadata.iter());
+        let params = (
+            json.param(target, &delivery_metadata),
+            EventParam {
+                id: &event.id,
+                tenant_id: &event.tenant_id,
+                topic: &event.topic,
+                time: event.time_ms,
+                metadata: &metadata,
+                data: &event.data,
+                attempt: event.attempt,
+            },
+        );
+        let (result,) = deliver.call_async(&mut *store, params).await?;
         Ok(match result {
             Ok(ok) => Ok(Delivered {
                 status_code: ok.status_code,
@@ -159,42 +318,28 @@ impl Exports {
         target: &Target,
         input: String,
     ) -> wasmtime::Result<Result<Vec<String>, TransformRejection>> {
-        let indices = self
-            .transformer
+        let index = self
+            .transform
             .as_ref()
             .ok_or_else(|| missing("transformer"))?;
-        let guest = indices.load(&mut *store, instance)?;
-        let target = wit_target(target);
-        Ok(
-            match guest.call_transform(&mut *store, &target, &input).await? {
-                Ok(outputs) => Ok(outputs),
-                Err(transformer::TransformError::InvalidInput(m)) => {
-                    Err(TransformRejection::InvalidInput(m))
-                }
-                Err(transformer::TransformError::Misconfigured(m)) => {
-                    Err(TransformRejection::Misconfigured(m))
-                }
-            },
-        )
-    }
-}
-
-fn entries<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<types::Entry> {
-    pairs
-        .map(|(k, v)| types::Entry {
-            key: k.clone(),
-            value: v.clone(),
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| missing("transformer.transform"))?;
+        // SAFETY: as in `deliver`: checked against these types by `verify` at load.
+        let transform =
+            unsafe { TypedFunc::<TransformParams<'_>, TransformResults>::new_unchecked(func) };
+        let json = TargetJson::new(target);
+        let delivery_metadata = entries(target.delivery_metadata.iter());
+        let params = (json.param(target, &delivery_metadata), input.as_str());
+        let (result,) = transform.call_async(&mut *store, params).await?;
+        Ok(match result {
+            Ok(outputs) => Ok(outputs),
+            Err(transformer::TransformError::InvalidInput(m)) => {
+                Err(TransformRejection::InvalidInput(m))
+            }
+            Err(transformer::TransformError::Misconfigured(m)) => {
+                Err(TransformRejection::Misconfigured(m))
+            }
         })
-        .collect()
-}
-
-fn wit_target(target: &Target) -> types::Target {
-    types::Target {
-        prototype: target.prototype.clone(),
-        id: target.id.clone(),
-        tenant_id: target.tenant_id.clone(),
-        config: target.config.to_string(),
-        credentials: target.credentials.to_string(),
-        delivery_metadata: entries(target.delivery_metadata.iter()),
     }
 }
