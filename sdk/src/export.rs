@@ -283,6 +283,9 @@ fn field_to_wit(f: crate::manifest::Field) -> wit::Field {
                 label: o.label,
             })
             .collect(),
+        generate: f
+            .generate
+            .map(|(prefix, bytes)| wit::SecretGenerator { prefix, bytes }),
     }
 }
 

@@ -250,6 +250,8 @@ pub struct Field {
     pub pattern: Option<String>,
     /// Choices of a select field.
     pub options: Vec<SelectOption>,
+    /// Host-generated secret: `(prefix, random bytes)`; see [`Field::generated`].
+    pub generate: Option<(String, u32)>,
 }
 
 impl Field {
@@ -267,7 +269,15 @@ impl Field {
             max_length: None,
             pattern: None,
             options: Vec::new(),
+            generate: None,
         }
+    }
+
+    /// Let the host generate this credential when it is left empty (`prefix` followed by
+    /// `bytes` random bytes in base64) and rotate it on `rotate_<key>: true`.
+    pub fn generated(mut self, prefix: impl Into<String>, bytes: u32) -> Self {
+        self.generate = Some((prefix.into(), bytes));
+        self
     }
 
     /// A text field.

@@ -62,7 +62,7 @@ async fn bad_components_are_rejected_with_distinct_errors() {
     let server = TestServer::builder().no_builtin_plugins().start().await;
     let cases = [
         ("random-bytes", "not a WebAssembly"),
-        ("core-module", "core module"),
+        ("core-module", "core WebAssembly module, not a component"),
         ("fault-import", "outrider:evil"),
     ];
     let mut messages = Vec::new();

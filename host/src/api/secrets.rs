@@ -16,9 +16,9 @@ use crate::store::now_ms;
 /// How long a rotated-out secret keeps verifying by default.
 const ROTATION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// (prefix, random bytes) of a field's generator. TODO(wit): read `field.generate`.
-fn generator(_field: &Field) -> Option<(String, u32)> {
-    None
+/// (prefix, random bytes) of a field's generator.
+fn generator(field: &Field) -> Option<(String, u32)> {
+    field.generate.as_ref().map(|g| (g.prefix.clone(), g.bytes))
 }
 
 fn generate(field: &Field) -> Option<String> {

@@ -115,6 +115,18 @@ pub struct Field {
     pub pattern: Option<String>,
     /// Choices of a `select` field.
     pub options: Vec<SelectOption>,
+    /// Host-generated secret, if the host creates and rotates this credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<SecretGenerator>,
+}
+
+/// How the host generates a secret: `prefix` then `bytes` random bytes in base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretGenerator {
+    /// Text before the random part, e.g. `whsec_`.
+    pub prefix: String,
+    /// Random bytes (16 to 256).
+    pub bytes: u32,
 }
 
 /// Network access a prototype needs.
@@ -298,6 +310,10 @@ impl From<wit::Field> for Field {
                     label: o.label,
                 })
                 .collect(),
+            generate: f.generate.map(|g| SecretGenerator {
+                prefix: g.prefix,
+                bytes: g.bytes,
+            }),
         }
     }
 }
@@ -355,6 +371,7 @@ mod tests {
             max_length: None,
             pattern: None,
             options: vec![],
+            generate: None,
         };
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["type"], "key_value_map");

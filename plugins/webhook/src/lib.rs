@@ -76,9 +76,9 @@ impl Plugin for Webhook {
                             .label("Secret")
                             .description(
                                 "The secret used for signing webhook requests (a whsec_ base64 \
-                                 secret in standard mode)",
+                                 secret in standard mode); generated when left empty",
                             )
-                            .sensitive(),
+                            .generated("whsec_", 32),
                     )
                     .credential_field(
                         Field::text("previous_secret")

@@ -331,6 +331,7 @@ mod tests {
             max_length: None,
             pattern: None,
             options: vec![],
+            generate: None,
         }
     }
 
