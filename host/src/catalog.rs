@@ -55,11 +55,19 @@ fn summarize(manifest: &Manifest) -> Vec<PrototypeSummary> {
     manifest
         .prototypes
         .iter()
-        .map(|p| PrototypeSummary { id: p.id.clone(), kind: p.kind, label: p.label.clone() })
+        .map(|p| PrototypeSummary {
+            id: p.id.clone(),
+            kind: p.kind,
+            label: p.label.clone(),
+        })
         .collect()
 }
 
-fn loaded_info(plugin: &LoadedPlugin, registry: &PluginRegistry, source: &'static str) -> PluginInfo {
+fn loaded_info(
+    plugin: &LoadedPlugin,
+    registry: &PluginRegistry,
+    source: &'static str,
+) -> PluginInfo {
     PluginInfo {
         id: plugin.id.clone(),
         name: plugin.manifest.name.clone(),
@@ -101,7 +109,11 @@ pub async fn list(state: &AppState) -> Result<Vec<PluginInfo>, ApiError> {
         .list()
         .iter()
         .map(|p| {
-            let source = if uploaded.contains(p.id.as_str()) { "uploaded" } else { "builtin" };
+            let source = if uploaded.contains(p.id.as_str()) {
+                "uploaded"
+            } else {
+                "builtin"
+            };
             loaded_info(p, &state.registry, source)
         })
         .collect();
@@ -158,9 +170,19 @@ pub async fn remove(state: &AppState, id: &str) -> Result<(), ApiError> {
     state.store.delete_plugin(&info.id).await?;
     state.registry.remove(&info.id);
     // Reload the version that became active, if one remains.
-    if let Some(next) = state.store.list_plugins().await?.into_iter().find(|p| p.active && p.name == info.name) {
+    if let Some(next) = state
+        .store
+        .list_plugins()
+        .await?
+        .into_iter()
+        .find(|p| p.active && p.name == info.name)
+    {
         let bytes = state.store.plugin_wasm(&next.id).await?;
-        let plugin = state.runtime.load(&bytes).await.map_err(ApiError::internal)?;
+        let plugin = state
+            .runtime
+            .load(&bytes)
+            .await
+            .map_err(ApiError::internal)?;
         state.registry.insert(plugin);
     }
     Ok(())
@@ -168,7 +190,11 @@ pub async fn remove(state: &AppState, id: &str) -> Result<(), ApiError> {
 
 /// Load every `*.wasm` file directly inside `dir`. A file that fails to load is logged and
 /// skipped, so one bad file does not keep the server down.
-pub async fn load_dir(runtime: &PluginRuntime, registry: &PluginRegistry, dir: &Path) -> anyhow::Result<usize> {
+pub async fn load_dir(
+    runtime: &PluginRuntime,
+    registry: &PluginRegistry,
+    dir: &Path,
+) -> anyhow::Result<usize> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -192,7 +218,11 @@ pub async fn load_dir(runtime: &PluginRuntime, registry: &PluginRegistry, dir: &
 }
 
 /// Load the active version of every uploaded plugin.
-pub async fn load_stored(runtime: &PluginRuntime, registry: &PluginRegistry, store: &Store) -> anyhow::Result<usize> {
+pub async fn load_stored(
+    runtime: &PluginRuntime,
+    registry: &PluginRegistry,
+    store: &Store,
+) -> anyhow::Result<usize> {
     let mut loaded = 0;
     for stored in store.list_plugins().await?.into_iter().filter(|p| p.active) {
         let bytes = store.plugin_wasm(&stored.id).await?;
@@ -201,13 +231,19 @@ pub async fn load_stored(runtime: &PluginRuntime, registry: &PluginRegistry, sto
                 registry.insert(plugin);
                 loaded += 1;
             }
-            Err(err) => tracing::error!(plugin = %stored.name, id = %stored.id, error = %err, "stored plugin no longer loads"),
+            Err(err) => {
+                tracing::error!(plugin = %stored.name, id = %stored.id, error = %err, "stored plugin no longer loads")
+            }
         }
     }
     Ok(loaded)
 }
 
 /// Used by handlers that need one loaded plugin by prototype.
-pub fn plugin_for(registry: &PluginRegistry, kind: PrototypeKind, prototype: &str) -> Option<Arc<LoadedPlugin>> {
+pub fn plugin_for(
+    registry: &PluginRegistry,
+    kind: PrototypeKind,
+    prototype: &str,
+) -> Option<Arc<LoadedPlugin>> {
     registry.find_prototype(kind, prototype)
 }

@@ -9,7 +9,11 @@ use serde::Serialize;
 use crate::config::ServeConfig;
 
 #[derive(Parser)]
-#[command(name = "outrider", version, about = "Self-hosted event gateway with WebAssembly plugins")]
+#[command(
+    name = "outrider",
+    version,
+    about = "Self-hosted event gateway with WebAssembly plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,9 +92,15 @@ struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => load(&args).and_then(|config| run_async(crate::server::serve(config))),
-        Command::Migrate(args) => load(&args).and_then(|config| run_async(crate::server::migrate(config))),
-        Command::Keys(KeysCommand::Rotate(args)) => load(&args).and_then(|config| run_async(crate::keys::rotate(config))),
+        Command::Serve(args) => {
+            load(&args).and_then(|config| run_async(crate::server::serve(config)))
+        }
+        Command::Migrate(args) => {
+            load(&args).and_then(|config| run_async(crate::server::migrate(config)))
+        }
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            load(&args).and_then(|config| run_async(crate::keys::rotate(config)))
+        }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             run_async(crate::inspect::inspect(file, json))
         }

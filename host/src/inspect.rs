@@ -10,7 +10,10 @@ use crate::runtime::{PluginRuntime, RuntimeConfig};
 /// Validate `file` and print its manifest (text or JSON); an invalid component is an error.
 pub async fn inspect(file: PathBuf, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let runtime = PluginRuntime::new(RuntimeConfig { cache_dir: None, ..RuntimeConfig::default() })?;
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })?;
     let plugin = runtime
         .load(&bytes)
         .await
@@ -32,7 +35,10 @@ pub async fn inspect(file: PathBuf, json: bool) -> anyhow::Result<()> {
     if !m.description.is_empty() {
         println!("  {}", m.description);
     }
-    println!("  WIT: outrider:plugin@{}   size: {} bytes", plugin.wit_version, plugin.size);
+    println!(
+        "  WIT: outrider:plugin@{}   size: {} bytes",
+        plugin.wit_version, plugin.size
+    );
     println!("  imports: {}", plugin.imports.join(", "));
     println!("  exports: {}", plugin.exports.join(", "));
     for p in &m.prototypes {
@@ -41,7 +47,10 @@ pub async fn inspect(file: PathBuf, json: bool) -> anyhow::Result<()> {
             PrototypeKind::Transformer => "transformer",
         };
         println!("  - {kind} `{}`: {}", p.id, p.label);
-        for (section, fields) in [("config", &p.config_fields), ("credentials", &p.credential_fields)] {
+        for (section, fields) in [
+            ("config", &p.config_fields),
+            ("credentials", &p.credential_fields),
+        ] {
             for f in fields {
                 let flags = [(f.required, "required"), (f.sensitive, "sensitive")]
                     .iter()
@@ -49,7 +58,13 @@ pub async fn inspect(file: PathBuf, json: bool) -> anyhow::Result<()> {
                     .map(|(_, s)| *s)
                     .collect::<Vec<_>>()
                     .join(", ");
-                println!("      {section}.{} ({:?}{}{})", f.key, f.r#type, if flags.is_empty() { "" } else { ", " }, flags);
+                println!(
+                    "      {section}.{} ({:?}{}{})",
+                    f.key,
+                    f.r#type,
+                    if flags.is_empty() { "" } else { ", " },
+                    flags
+                );
             }
         }
         let net = &p.network;

@@ -22,7 +22,10 @@ pub async fn rotate(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
     store.migrate().await?;
     let rewritten = rotate_store(&store, &keyring).await?;
-    println!("re-encrypted {rewritten} secret(s) under key `{}`", keyring.current_kid());
+    println!(
+        "re-encrypted {rewritten} secret(s) under key `{}`",
+        keyring.current_kid()
+    );
     Ok(())
 }
 
@@ -39,8 +42,15 @@ pub async fn rotate_store(store: &Store, keyring: &Keyring) -> anyhow::Result<u6
             let aad = credentials_aad(&destination.id);
             destination.credentials = keyring
                 .reencrypt(&destination.credentials, aad.as_bytes())
-                .with_context(|| format!("destination {}: cannot decrypt with any configured key", destination.id))?;
-            store.set_destination_credentials(&destination.id, &destination.credentials).await?;
+                .with_context(|| {
+                    format!(
+                        "destination {}: cannot decrypt with any configured key",
+                        destination.id
+                    )
+                })?;
+            store
+                .set_destination_credentials(&destination.id, &destination.credentials)
+                .await?;
             rewritten += 1;
         }
         bar.inc(1);

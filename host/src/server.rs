@@ -9,10 +9,10 @@ use crate::auth::AuthConfig;
 use crate::catalog;
 use crate::config::ServeConfig;
 use crate::crypto::Keyring;
-use crate::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use crate::delivery::alerting::AlertPolicy;
 use crate::delivery::retry::RetryPolicy;
 use crate::delivery::{DeliveryEngine, DispatchContext, WorkerConfig};
+use crate::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use crate::store::{Dialect, Store};
 
 /// Set up logging once, in the configured format.
@@ -20,7 +20,9 @@ pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OUTRIDER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         "json" => builder.json().try_init(),
         _ => builder.try_init(),
@@ -73,7 +75,10 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         // run (killed mid-delivery) are due again now rather than when their lease ends.
         let released = store.release_all_leases().await?;
         if released > 0 {
-            tracing::info!(count = released, "requeued deliveries interrupted by the last shutdown");
+            tracing::info!(
+                count = released,
+                "requeued deliveries interrupted by the last shutdown"
+            );
         }
     }
     let delivery = DeliveryEngine::start(
@@ -148,7 +153,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             sig.recv().await;
         }
     };

@@ -13,10 +13,19 @@ use crate::harness::{eventually, TestReceiver, TestServer};
 
 /// A server whose retries come quickly.
 async fn server() -> TestServer {
-    TestServer::builder().allow_loopback().env("OUTRIDER_RETRY_SCHEDULE", "100ms,200ms,300ms").start().await
+    TestServer::builder()
+        .allow_loopback()
+        .env("OUTRIDER_RETRY_SCHEDULE", "100ms,200ms,300ms")
+        .start()
+        .await
 }
 
-async fn call(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = server.admin(method, path);
     if let Some(body) = body {
         req = req.json(&body);
@@ -24,11 +33,25 @@ async fn call(server: &TestServer, method: Method, path: &str, body: Option<Valu
     let res = req.send().await.expect("request");
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
-async fn tenant_with_webhook(server: &TestServer, tenant: &str, sink: &TestReceiver, extra: Value) -> String {
-    let (status, _) = call(server, Method::PUT, &format!("/api/v1/tenants/{tenant}"), Some(json!({}))).await;
+async fn tenant_with_webhook(
+    server: &TestServer,
+    tenant: &str,
+    sink: &TestReceiver,
+    extra: Value,
+) -> String {
+    let (status, _) = call(
+        server,
+        Method::PUT,
+        &format!("/api/v1/tenants/{tenant}"),
+        Some(json!({})),
+    )
+    .await;
     assert!(status == 201 || status == 200);
     let mut body = json!({
         "type": "webhook",
@@ -39,7 +62,13 @@ async fn tenant_with_webhook(server: &TestServer, tenant: &str, sink: &TestRecei
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let (status, dest) = call(server, Method::POST, &format!("/api/v1/tenants/{tenant}/destinations"), Some(body)).await;
+    let (status, dest) = call(
+        server,
+        Method::POST,
+        &format!("/api/v1/tenants/{tenant}/destinations"),
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 201, "{dest}");
     dest["id"].as_str().unwrap().to_string()
 }
@@ -50,7 +79,9 @@ fn verify_outpost_signature(secret: &str, req: &crate::harness::Received) -> boo
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(&req.body);
     let expected = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-    req.header("x-outpost-signature").split(',').any(|s| s == expected)
+    req.header("x-outpost-signature")
+        .split(',')
+        .any(|s| s == expected)
 }
 
 #[tokio::test]
@@ -60,13 +91,28 @@ async fn publish_delivers_signed_event_once() {
     let dest = tenant_with_webhook(&server, "acme", &sink, json!({})).await;
 
     let event = json!({ "id": "evt_1", "tenant_id": "acme", "topic": "user.created", "data": { "user": 1 } });
-    let (status, res) = call(&server, Method::POST, "/api/v1/publish", Some(event.clone())).await;
+    let (status, res) = call(
+        &server,
+        Method::POST,
+        "/api/v1/publish",
+        Some(event.clone()),
+    )
+    .await;
     assert_eq!(status, 202, "{res}");
-    assert_eq!(res, json!({ "id": "evt_1", "duplicate": false, "destination_ids": [dest] }));
+    assert_eq!(
+        res,
+        json!({ "id": "evt_1", "duplicate": false, "destination_ids": [dest] })
+    );
 
-    let got = eventually("delivery", Duration::from_secs(10), || async { sink.requests().into_iter().next() }).await;
+    let got = eventually("delivery", Duration::from_secs(10), || async {
+        sink.requests().into_iter().next()
+    })
+    .await;
     assert_eq!(got.json(), json!({ "user": 1 }));
-    assert!(verify_outpost_signature("whsec-test-secret-1234", &got), "bad signature");
+    assert!(
+        verify_outpost_signature("whsec-test-secret-1234", &got),
+        "bad signature"
+    );
 
     let (status, res) = call(&server, Method::POST, "/api/v1/publish", Some(event)).await;
     assert_eq!(status, 202);
@@ -83,9 +129,21 @@ async fn publish_delivers_signed_event_once() {
     assert_eq!(res["destination_ids"], json!([]));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.requests().len(), 1, "a duplicate must not be delivered again");
-    let attempts = server.get_json(&format!("/api/v1/tenants/acme/destinations/{dest}/attempts")).await;
-    assert_eq!(attempts["models"].as_array().unwrap().len(), 1, "{attempts}");
+    assert_eq!(
+        sink.requests().len(),
+        1,
+        "a duplicate must not be delivered again"
+    );
+    let attempts = server
+        .get_json(&format!(
+            "/api/v1/tenants/acme/destinations/{dest}/attempts"
+        ))
+        .await;
+    assert_eq!(
+        attempts["models"].as_array().unwrap().len(),
+        1,
+        "{attempts}"
+    );
     assert_eq!(attempts["models"][0]["status"], "success");
     assert_eq!(attempts["models"][0]["code"], "200");
 }
@@ -104,18 +162,31 @@ async fn failing_sink_is_retried_and_every_attempt_logged() {
     .await;
     assert_eq!(status, 202);
     let attempts = eventually("three attempts", Duration::from_secs(15), || async {
-        let page = server.get_json("/api/v1/attempts?tenant_id=acme&event_id=evt_r&dir=asc").await;
+        let page = server
+            .get_json("/api/v1/attempts?tenant_id=acme&event_id=evt_r&dir=asc")
+            .await;
         let models = page["models"].as_array().unwrap().clone();
         (models.len() >= 3).then_some(models)
     })
     .await;
-    let statuses: Vec<&str> = attempts.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["failed", "failed", "success"]);
-    let codes: Vec<&str> = attempts.iter().map(|a| a["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["503", "500", "200"]);
-    let numbers: Vec<i64> = attempts.iter().map(|a| a["attempt_number"].as_i64().unwrap()).collect();
+    let numbers: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["attempt_number"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, [1, 2, 3]);
-    assert!(attempts.iter().all(|a| a["destination_id"] == dest.as_str()));
+    assert!(attempts
+        .iter()
+        .all(|a| a["destination_id"] == dest.as_str()));
     assert_eq!(sink.requests().len(), 3);
     let event = server.get_json("/api/v1/tenants/acme/events/evt_r").await;
     assert_eq!(event["status"], "success", "{event}");
@@ -133,9 +204,16 @@ async fn permanent_failure_stops_and_manual_retry_delivers() {
         Some(json!({ "id": "evt_m", "tenant_id": "acme", "topic": "order.paid", "data": {} })),
     )
     .await;
-    eventually("the failed attempt", Duration::from_secs(10), || async { (sink.requests().len() == 1).then_some(()) }).await;
+    eventually("the failed attempt", Duration::from_secs(10), || async {
+        (sink.requests().len() == 1).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(sink.requests().len(), 1, "a 400 is permanent: no automatic retry");
+    assert_eq!(
+        sink.requests().len(),
+        1,
+        "a 400 is permanent: no automatic retry"
+    );
 
     let (status, res) = call(
         &server,
@@ -146,7 +224,9 @@ async fn permanent_failure_stops_and_manual_retry_delivers() {
     .await;
     assert_eq!(status, 202, "{res}");
     let attempts = eventually("the manual attempt", Duration::from_secs(10), || async {
-        let page = server.get_json("/api/v1/attempts?event_id=evt_m&dir=asc").await;
+        let page = server
+            .get_json("/api/v1/attempts?event_id=evt_m&dir=asc")
+            .await;
         let models = page["models"].as_array().unwrap().clone();
         (models.len() == 2).then_some(models)
     })
@@ -160,7 +240,13 @@ async fn permanent_failure_stops_and_manual_retry_delivers() {
 async fn filters_route_only_matching_events() {
     let server = server().await;
     let sink = TestReceiver::start().await;
-    tenant_with_webhook(&server, "acme", &sink, json!({ "filter": { "data": { "amount": { "$gte": 10 } } } })).await;
+    tenant_with_webhook(
+        &server,
+        "acme",
+        &sink,
+        json!({ "filter": { "data": { "amount": { "$gte": 10 } } } }),
+    )
+    .await;
     for (i, amount) in [5, 10, 50].iter().enumerate() {
         let (_, res) = call(
             &server,
@@ -169,9 +255,16 @@ async fn filters_route_only_matching_events() {
             Some(json!({ "id": format!("evt_f{i}"), "tenant_id": "acme", "topic": "order.paid", "data": { "amount": amount } })),
         )
         .await;
-        assert_eq!(res["destination_ids"].as_array().unwrap().len(), usize::from(*amount >= 10), "{res}");
+        assert_eq!(
+            res["destination_ids"].as_array().unwrap().len(),
+            usize::from(*amount >= 10),
+            "{res}"
+        );
     }
-    eventually("two deliveries", Duration::from_secs(10), || async { (sink.requests().len() == 2).then_some(()) }).await;
+    eventually("two deliveries", Duration::from_secs(10), || async {
+        (sink.requests().len() == 2).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -179,16 +272,40 @@ async fn bad_destinations_are_refused_naming_the_field() {
     let server = server().await;
     call(&server, Method::PUT, "/api/v1/tenants/acme", None).await;
     let cases = [
-        (json!({ "type": "nope", "topics": "*", "config": {} }), "type"),
-        (json!({ "type": "webhook", "topics": "*", "config": {} }), "config.url"),
-        (json!({ "type": "webhook", "topics": "*", "config": { "url": "ftp://x" } }), "config.url"),
-        (json!({ "type": "webhook", "topics": [], "config": { "url": "http://127.0.0.1/" } }), "topics"),
-        (json!({ "type": "webhook", "topics": "*", "config": { "url": "http://127.0.0.1/" }, "filter": { "data": { "$bogus": 1 } } }), "filter"),
+        (
+            json!({ "type": "nope", "topics": "*", "config": {} }),
+            "type",
+        ),
+        (
+            json!({ "type": "webhook", "topics": "*", "config": {} }),
+            "config.url",
+        ),
+        (
+            json!({ "type": "webhook", "topics": "*", "config": { "url": "ftp://x" } }),
+            "config.url",
+        ),
+        (
+            json!({ "type": "webhook", "topics": [], "config": { "url": "http://127.0.0.1/" } }),
+            "topics",
+        ),
+        (
+            json!({ "type": "webhook", "topics": "*", "config": { "url": "http://127.0.0.1/" }, "filter": { "data": { "$bogus": 1 } } }),
+            "filter",
+        ),
     ];
     for (body, field) in cases {
-        let (status, res) = call(&server, Method::POST, "/api/v1/tenants/acme/destinations", Some(body.clone())).await;
+        let (status, res) = call(
+            &server,
+            Method::POST,
+            "/api/v1/tenants/acme/destinations",
+            Some(body.clone()),
+        )
+        .await;
         assert!((400..500).contains(&status), "{body} -> {status} {res}");
-        assert!(res["message"].as_str().unwrap().contains(field), "{body} -> {res}");
+        assert!(
+            res["message"].as_str().unwrap().contains(field),
+            "{body} -> {res}"
+        );
     }
     let list = server.get_json("/api/v1/tenants/acme/destinations").await;
     assert_eq!(list, json!([]), "nothing half-written");
@@ -200,17 +317,42 @@ async fn tenant_token_sees_only_its_tenant() {
     let sink = TestReceiver::start().await;
     let dest_a = tenant_with_webhook(&server, "tenant-a", &sink, json!({})).await;
     let dest_b = tenant_with_webhook(&server, "tenant-b", &sink, json!({})).await;
-    let token = server.get_json("/api/v1/tenants/tenant-a/token").await["token"].as_str().unwrap().to_string();
+    let token = server.get_json("/api/v1/tenants/tenant-a/token").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let as_a = |method: Method, path: &str| server.anonymous(method, path).bearer_auth(&token);
 
-    let res = as_a(Method::GET, &format!("/api/v1/tenants/tenant-a/destinations/{dest_a}")).send().await.unwrap();
+    let res = as_a(
+        Method::GET,
+        &format!("/api/v1/tenants/tenant-a/destinations/{dest_a}"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(res.status(), 200);
-    let res = as_a(Method::GET, "/api/v1/tenants/tenant-b/destinations").send().await.unwrap();
-    assert!(res.status() == 401 || res.status() == 403, "{}", res.status());
-    let res = as_a(Method::GET, &format!("/api/v1/tenants/tenant-b/destinations/{dest_b}")).send().await.unwrap();
+    let res = as_a(Method::GET, "/api/v1/tenants/tenant-b/destinations")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status() == 401 || res.status() == 403,
+        "{}",
+        res.status()
+    );
+    let res = as_a(
+        Method::GET,
+        &format!("/api/v1/tenants/tenant-b/destinations/{dest_b}"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert!(res.status() == 401 || res.status() == 403);
     let res = as_a(Method::GET, "/api/v1/tenants").send().await.unwrap();
-    assert!(res.status() == 401 || res.status() == 403, "listing tenants is admin only");
+    assert!(
+        res.status() == 401 || res.status() == 403,
+        "listing tenants is admin only"
+    );
     let res = as_a(Method::POST, "/api/v1/publish")
         .json(&json!({ "tenant_id": "tenant-b", "topic": "user.created", "data": {} }))
         .send()
@@ -218,8 +360,20 @@ async fn tenant_token_sees_only_its_tenant() {
         .unwrap();
     assert!(res.status() == 401 || res.status() == 403);
     // Publishing as tenant-b (admin) and listing events as tenant-a shows nothing of b.
-    call(&server, Method::POST, "/api/v1/publish", Some(json!({ "id": "b1", "tenant_id": "tenant-b", "topic": "user.created", "data": {} }))).await;
-    let events: Value = as_a(Method::GET, "/api/v1/events?tenant_id=tenant-b").send().await.unwrap().json().await.unwrap();
+    call(
+        &server,
+        Method::POST,
+        "/api/v1/publish",
+        Some(json!({ "id": "b1", "tenant_id": "tenant-b", "topic": "user.created", "data": {} })),
+    )
+    .await;
+    let events: Value = as_a(Method::GET, "/api/v1/events?tenant_id=tenant-b")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events["models"], json!([]), "{events}");
 }
 
@@ -256,12 +410,22 @@ async fn kill_9_during_a_burst_loses_no_accepted_event() {
         t.await.unwrap();
     }
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
-    assert!(!accepted.is_empty(), "some publishes must have been accepted before the kill");
+    assert!(
+        !accepted.is_empty(),
+        "some publishes must have been accepted before the kill"
+    );
     server.restart().await;
-    eventually("every accepted event delivered", Duration::from_secs(60), || async {
-        let seen: HashSet<String> =
-            sink.requests().iter().map(|r| r.header("x-outpost-event-id").to_string()).collect();
-        accepted.is_subset(&seen).then_some(())
-    })
+    eventually(
+        "every accepted event delivered",
+        Duration::from_secs(60),
+        || async {
+            let seen: HashSet<String> = sink
+                .requests()
+                .iter()
+                .map(|r| r.header("x-outpost-event-id").to_string())
+                .collect();
+            accepted.is_subset(&seen).then_some(())
+        },
+    )
     .await;
 }

@@ -40,20 +40,46 @@ async fn uploaded_plugin_is_listed_and_survives_restart() {
     assert_eq!(plugin["name"], "webhook");
 
     let prototypes = server.get_json("/api/v1/prototypes?kind=destination").await;
-    assert!(prototypes.as_array().unwrap().iter().any(|p| p["id"] == "webhook"), "{prototypes}");
+    assert!(
+        prototypes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "webhook"),
+        "{prototypes}"
+    );
     let webhook = server.get_json("/api/v1/destination-types/webhook").await;
-    let url_field = webhook["config_fields"].as_array().unwrap().iter().find(|f| f["key"] == "url");
+    let url_field = webhook["config_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "url");
     assert_eq!(url_field.expect("url field")["required"], true, "{webhook}");
 
     server.restart().await;
     let after = server.get_json(&format!("/api/v1/plugins/{id}")).await;
     assert_eq!(after["name"], "webhook");
     let types = server.get_json("/api/v1/destination-types").await;
-    assert!(types.as_array().unwrap().iter().any(|t| t["type"] == "webhook"), "{types}");
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "webhook"),
+        "{types}"
+    );
 
-    let res = server.admin(Method::DELETE, &format!("/api/v1/plugins/{id}")).send().await.unwrap();
+    let res = server
+        .admin(Method::DELETE, &format!("/api/v1/plugins/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
-    let res = server.admin(Method::GET, "/api/v1/destination-types/webhook").send().await.unwrap();
+    let res = server
+        .admin(Method::GET, "/api/v1/destination-types/webhook")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -70,11 +96,18 @@ async fn bad_components_are_rejected_with_distinct_errors() {
         let (status, body) = upload(&server, fixture(name)).await;
         assert_eq!(status, 422, "{name}: {body}");
         let message = body["message"].as_str().unwrap().to_string();
-        assert!(message.to_lowercase().contains(&expected.to_lowercase()), "{name}: {message}");
+        assert!(
+            message.to_lowercase().contains(&expected.to_lowercase()),
+            "{name}: {message}"
+        );
         messages.push(message);
     }
     messages.dedup();
-    assert_eq!(messages.len(), cases.len(), "errors must differ: {messages:?}");
+    assert_eq!(
+        messages.len(),
+        cases.len(),
+        "errors must differ: {messages:?}"
+    );
     // Nothing half-written, and the server still works.
     assert_eq!(server.get_json("/api/v1/plugins").await["count"], 0);
     let (status, _) = upload(&server, fixture("echo")).await;
@@ -84,7 +117,11 @@ async fn bad_components_are_rejected_with_distinct_errors() {
 #[tokio::test]
 async fn api_requires_the_admin_key() {
     let server = TestServer::builder().no_builtin_plugins().start().await;
-    let res = server.anonymous(Method::GET, "/api/v1/plugins").send().await.unwrap();
+    let res = server
+        .anonymous(Method::GET, "/api/v1/plugins")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], 401);
@@ -95,7 +132,11 @@ async fn api_requires_the_admin_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let res = server.anonymous(Method::GET, "/healthz").send().await.unwrap();
+    let res = server
+        .anonymous(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -112,7 +153,10 @@ async fn webhook_delivers_signed_request_to_allowed_loopback() {
     let server = TestServer::builder().allow_loopback().start().await;
     let sink = TestReceiver::start().await;
     let res = server
-        .admin(Method::POST, "/api/v1/prototypes/destination/webhook/deliver")
+        .admin(
+            Method::POST,
+            "/api/v1/prototypes/destination/webhook/deliver",
+        )
         .json(&test_delivery(&sink))
         .send()
         .await
@@ -123,9 +167,11 @@ async fn webhook_delivers_signed_request_to_allowed_loopback() {
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["status_code"], 200, "{result}");
 
-    let request = eventually("the sink to receive the delivery", Duration::from_secs(5), || async {
-        sink.requests().into_iter().next()
-    })
+    let request = eventually(
+        "the sink to receive the delivery",
+        Duration::from_secs(5),
+        || async { sink.requests().into_iter().next() },
+    )
     .await;
     assert_eq!(request.method, "POST");
     assert_eq!(request.json(), json!({ "hello": "world" }));
@@ -137,7 +183,10 @@ async fn webhook_delivers_signed_request_to_allowed_loopback() {
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(&request.body);
     let expected = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-    assert!(signature.split(',').any(|s| s == expected), "signature {signature} != {expected}");
+    assert!(
+        signature.split(',').any(|s| s == expected),
+        "signature {signature} != {expected}"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +194,10 @@ async fn webhook_to_loopback_is_refused_without_allowance() {
     let server = TestServer::builder().start().await;
     let sink = TestReceiver::start().await;
     let res = server
-        .admin(Method::POST, "/api/v1/prototypes/destination/webhook/deliver")
+        .admin(
+            Method::POST,
+            "/api/v1/prototypes/destination/webhook/deliver",
+        )
         .json(&test_delivery(&sink))
         .send()
         .await
@@ -153,7 +205,10 @@ async fn webhook_to_loopback_is_refused_without_allowance() {
     let result: Value = res.json().await.unwrap();
     assert_eq!(result["ok"], false, "{result}");
     let error = result["error"].as_str().unwrap_or_default().to_lowercase();
-    assert!(error.contains("denied") || error.contains("loopback"), "{result}");
+    assert!(
+        error.contains("denied") || error.contains("loopback"),
+        "{result}"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(sink.connections(), 0, "the sink must see no connection");
 }

@@ -19,9 +19,15 @@ pub fn serve(args: &Args) -> Result<()> {
     let ws = Workspace::load()?;
     let root = &ws.workspace_root;
     crate::plugins::run(&crate::plugins::Args::default())?;
-    run(Command::new(cargo()).current_dir(root).args(["build", "-p", "outrider", "--bin", "outrider"]))?;
+    run(Command::new(cargo())
+        .current_dir(root)
+        .args(["build", "-p", "outrider", "--bin", "outrider"]))?;
     let mut serve = Command::new(ws.target_directory.join("debug/outrider"));
-    serve.current_dir(root).arg("serve").arg("--plugins-dir").arg(ws.target_directory.join("plugins"));
+    serve
+        .current_dir(root)
+        .arg("serve")
+        .arg("--plugins-dir")
+        .arg(ws.target_directory.join("plugins"));
     if std::env::var_os("OUTRIDER_API_KEY").is_none() {
         let key = format!("dev-{:032x}", random_u128());
         println!("OUTRIDER_API_KEY was not set; this run uses:\n  export OUTRIDER_API_KEY={key}");

@@ -12,7 +12,11 @@ use std::process::Command;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// PostgreSQL server for the second run of the end-to-end suite.
-    #[arg(long, env = "OUTRIDER_TEST_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432")]
+    #[arg(
+        long,
+        env = "OUTRIDER_TEST_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
     postgres: String,
     /// Skip the PostgreSQL run.
     #[arg(long)]
@@ -27,10 +31,17 @@ pub fn run_all(args: &Args) -> Result<()> {
     let ws = Workspace::load()?;
     let root = &ws.workspace_root;
     crate::plugins::run(&crate::plugins::Args::default())?;
-    run(Command::new(cargo()).current_dir(root).args(["build", "-p", "outrider", "--bin", "outrider"]))?;
-    run(Command::new(cargo()).current_dir(root).args(["test", "--workspace"]))?;
+    run(Command::new(cargo())
+        .current_dir(root)
+        .args(["build", "-p", "outrider", "--bin", "outrider"]))?;
+    run(Command::new(cargo())
+        .current_dir(root)
+        .args(["test", "--workspace"]))?;
     if !args.no_postgres {
-        println!("== end-to-end suite again on PostgreSQL ({})", args.postgres);
+        println!(
+            "== end-to-end suite again on PostgreSQL ({})",
+            args.postgres
+        );
         run(Command::new(cargo())
             .current_dir(root)
             .args(["test", "-p", "outrider-tests"])
@@ -47,7 +58,8 @@ fn python_tests(root: &Path, target: &Path) -> Result<()> {
     let venv = target.join("venv");
     let requirements = root.join("tests/python/requirements.txt");
     let stamp = venv.join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).context("reading tests/python/requirements.txt")?;
+    let wanted =
+        std::fs::read_to_string(&requirements).context("reading tests/python/requirements.txt")?;
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         run(Command::new(venv.join("bin/pip"))

@@ -17,8 +17,14 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/attempts", get(list_all))
         .route("/attempts/{attempt_id}", get(get_any))
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/attempts", get(list_destination))
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}", get(get_destination))
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/attempts",
+            get(list_destination),
+        )
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}",
+            get(get_destination),
+        )
 }
 
 /// Outpost's `Attempt`, with our error details in `response_data`.
@@ -106,10 +112,22 @@ struct AttemptPage {
 }
 
 fn split(raw: Option<String>) -> Vec<String> {
-    raw.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+    raw.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
-async fn list(state: &AppState, tenant: Option<String>, destination: Option<String>, f: AttemptFilters) -> ApiResult<Json<AttemptPage>> {
+async fn list(
+    state: &AppState,
+    tenant: Option<String>,
+    destination: Option<String>,
+    f: AttemptFilters,
+) -> ApiResult<Json<AttemptPage>> {
     let page = f.page.validate()?;
     if let Some(status) = &f.status {
         if status != "success" && status != "failed" {
@@ -126,18 +144,33 @@ async fn list(state: &AppState, tenant: Option<String>, destination: Option<Stri
         destination_ids,
         status: f.status,
         topics: split(f.topic),
-        time_gte: f.time_gte.as_deref().map(|t| parse_time("time[gte]", t)).transpose()?,
-        time_lte: f.time_lte.as_deref().map(|t| parse_time("time[lte]", t)).transpose()?,
+        time_gte: f
+            .time_gte
+            .as_deref()
+            .map(|t| parse_time("time[gte]", t))
+            .transpose()?,
+        time_lte: f
+            .time_lte
+            .as_deref()
+            .map(|t| parse_time("time[lte]", t))
+            .transpose()?,
         after: page.position(),
         desc: page.desc(),
         limit: page.limit(),
     };
     let rows = state.store.list_attempts(&query).await?;
     let (rows, pagination) = page.paginate(rows, |a| (a.time, a.id.clone()));
-    Ok(Json(AttemptPage { models: rows.into_iter().map(attempt_view).collect(), pagination }))
+    Ok(Json(AttemptPage {
+        models: rows.into_iter().map(attempt_view).collect(),
+        pagination,
+    }))
 }
 
-async fn list_all(principal: Principal, State(state): State<AppState>, Query(f): Query<AttemptFilters>) -> ApiResult<Json<AttemptPage>> {
+async fn list_all(
+    principal: Principal,
+    State(state): State<AppState>,
+    Query(f): Query<AttemptFilters>,
+) -> ApiResult<Json<AttemptPage>> {
     let tenant = match principal.tenant_id() {
         Some(own) => Some(own.to_string()),
         None => f.tenant_id.clone(),
@@ -156,7 +189,11 @@ async fn list_destination(
     list(&state, Some(tenant_id), Some(destination_id), f).await
 }
 
-async fn get_any(principal: Principal, State(state): State<AppState>, Path(attempt_id): Path<String>) -> ApiResult<Json<AttemptView>> {
+async fn get_any(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+) -> ApiResult<Json<AttemptView>> {
     let row = state
         .store
         .attempt(principal.tenant_id(), &attempt_id)

@@ -42,12 +42,19 @@ pub fn view(state: &AppState, row: &DestinationRow) -> ApiResult<DestinationView
     let prototype = state
         .registry
         .find_prototype(PrototypeKind::Destination, &row.r#type)
-        .and_then(|p| p.prototype(PrototypeKind::Destination, &row.r#type).cloned());
+        .and_then(|p| {
+            p.prototype(PrototypeKind::Destination, &row.r#type)
+                .cloned()
+        });
     let credentials = match (credentials, &prototype) {
         (Value::Object(map), Some(prototype)) => Value::Object(
             map.into_iter()
                 .map(|(key, value)| {
-                    let sensitive = prototype.credential_fields.iter().find(|f| f.key == key).is_none_or(|f| f.sensitive);
+                    let sensitive = prototype
+                        .credential_fields
+                        .iter()
+                        .find(|f| f.key == key)
+                        .is_none_or(|f| f.sensitive);
                     let value = match value {
                         Value::String(s) if sensitive => Value::String(obfuscate(&s)),
                         Value::String(s) => Value::String(s),
@@ -59,9 +66,11 @@ pub fn view(state: &AppState, row: &DestinationRow) -> ApiResult<DestinationView
                 .collect(),
         ),
         // Without the plugin loaded, show nothing of the secrets but their keys.
-        (Value::Object(map), None) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, Value::String(obfuscate(&v.to_string())))).collect())
-        }
+        (Value::Object(map), None) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, Value::String(obfuscate(&v.to_string()))))
+                .collect(),
+        ),
         (_, _) => Value::Object(Default::default()),
     };
     let config = json_column(Some(&row.config));

@@ -29,8 +29,14 @@ pub(super) fn router() -> Router<AppState> {
             "/tenants/{tenant_id}/destinations/{destination_id}",
             get(get_one).patch(update).delete(remove),
         )
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/enable", put(enable))
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/disable", put(disable))
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/enable",
+            put(enable),
+        )
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/disable",
+            put(disable),
+        )
 }
 
 #[derive(Deserialize)]
@@ -43,7 +49,13 @@ struct ListQuery {
 
 fn split_list(raw: &Option<String>) -> Vec<String> {
     raw.as_deref()
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -63,7 +75,11 @@ async fn list(
             continue;
         }
         let row_topics: Topics = serde_json::from_str(&row.topics).unwrap_or(Topics::All);
-        if !topics.is_empty() && !topics.iter().all(|t| crate::delivery::filter::topic_matches(&row_topics, t)) {
+        if !topics.is_empty()
+            && !topics
+                .iter()
+                .all(|t| crate::delivery::filter::topic_matches(&row_topics, t))
+        {
             continue;
         }
         out.push(view(&state, &row)?);
@@ -100,20 +116,35 @@ struct DestinationBody {
     disabled_at: Option<Value>,
 }
 
-fn prototype_for(state: &AppState, ty: &str) -> ApiResult<(std::sync::Arc<LoadedPlugin>, Prototype)> {
-    let plugin = state.registry.find_prototype(PrototypeKind::Destination, ty).ok_or_else(|| {
-        let mut known: Vec<String> = state
-            .registry
-            .list()
-            .iter()
-            .flat_map(|p| p.manifest.prototypes.iter().filter(|p| p.kind == PrototypeKind::Destination).map(|p| p.id.clone()))
-            .collect();
-        known.sort();
-        ApiError::validation(vec![FieldProblem {
-            field: "type".into(),
-            message: format!("unknown destination type `{ty}` (available: {})", known.join(", ")),
-        }])
-    })?;
+fn prototype_for(
+    state: &AppState,
+    ty: &str,
+) -> ApiResult<(std::sync::Arc<LoadedPlugin>, Prototype)> {
+    let plugin = state
+        .registry
+        .find_prototype(PrototypeKind::Destination, ty)
+        .ok_or_else(|| {
+            let mut known: Vec<String> = state
+                .registry
+                .list()
+                .iter()
+                .flat_map(|p| {
+                    p.manifest
+                        .prototypes
+                        .iter()
+                        .filter(|p| p.kind == PrototypeKind::Destination)
+                        .map(|p| p.id.clone())
+                })
+                .collect();
+            known.sort();
+            ApiError::validation(vec![FieldProblem {
+                field: "type".into(),
+                message: format!(
+                    "unknown destination type `{ty}` (available: {})",
+                    known.join(", ")
+                ),
+            }])
+        })?;
     let prototype = plugin
         .prototype(PrototypeKind::Destination, ty)
         .cloned()
@@ -126,10 +157,14 @@ fn parse_topics(value: &Value) -> ApiResult<Topics> {
         .map_err(|_| ApiError::bad_request("topics: must be \"*\" or a list of topic names"))?;
     if let Topics::List(list) = &topics {
         if list.is_empty() {
-            return Err(ApiError::bad_request("topics: must not be empty (use \"*\" for all topics)"));
+            return Err(ApiError::bad_request(
+                "topics: must not be empty (use \"*\" for all topics)",
+            ));
         }
         if list.iter().any(|t| t.trim().is_empty()) {
-            return Err(ApiError::bad_request("topics: topic names must not be empty"));
+            return Err(ApiError::bad_request(
+                "topics: topic names must not be empty",
+            ));
         }
     }
     Ok(topics)
@@ -140,7 +175,12 @@ fn parse_filter(value: &Option<Value>) -> ApiResult<Option<String>> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) if map.is_empty() => Ok(None),
         Some(raw @ Value::Object(_)) => {
-            Filter::parse(raw).map_err(|e| ApiError::validation(vec![FieldProblem { field: "filter".into(), message: e.to_string() }]))?;
+            Filter::parse(raw).map_err(|e| {
+                ApiError::validation(vec![FieldProblem {
+                    field: "filter".into(),
+                    message: e.to_string(),
+                }])
+            })?;
             Ok(Some(raw.to_string()))
         }
         Some(_) => Err(ApiError::bad_request("filter: must be an object")),
@@ -156,22 +196,45 @@ fn object(field: &str, value: Option<Value>) -> ApiResult<Map<String, Value>> {
 }
 
 /// Ask the prototype's fields and the plugin whether config and credentials are valid.
-async fn validate(plugin: &LoadedPlugin, prototype: &Prototype, config: &Value, credentials: &Value) -> ApiResult<()> {
+async fn validate(
+    plugin: &LoadedPlugin,
+    prototype: &Prototype,
+    config: &Value,
+    credentials: &Value,
+) -> ApiResult<()> {
     let problems = plugin
-        .validate(PrototypeKind::Destination, &prototype.id, config, credentials)
+        .validate(
+            PrototypeKind::Destination,
+            &prototype.id,
+            config,
+            credentials,
+        )
         .await
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the {} plugin failed to validate: {e}", prototype.id)))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the {} plugin failed to validate: {e}", prototype.id),
+            )
+        })?;
     if problems.is_empty() {
         Ok(())
     } else {
         Err(ApiError::validation(
-            problems.into_iter().map(|p| FieldProblem { field: p.field, message: p.message }).collect(),
+            problems
+                .into_iter()
+                .map(|p| FieldProblem {
+                    field: p.field,
+                    message: p.message,
+                })
+                .collect(),
         ))
     }
 }
 
 fn encrypt_credentials(state: &AppState, id: &str, credentials: &Value) -> String {
-    state.keyring.encrypt_json(credentials, credentials_aad(id).as_bytes())
+    state
+        .keyring
+        .encrypt_json(credentials, credentials_aad(id).as_bytes())
 }
 
 async fn create(
@@ -182,20 +245,32 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<DestinationView>)> {
     principal.require_tenant_access(&tenant_id)?;
     state.store.tenant(&tenant_id).await?;
-    let ty = body.r#type.as_deref().ok_or_else(|| ApiError::bad_request("type: is required"))?;
+    let ty = body
+        .r#type
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("type: is required"))?;
     let (plugin, prototype) = prototype_for(&state, ty)?;
-    let topics = parse_topics(body.topics.as_ref().ok_or_else(|| ApiError::bad_request("topics: is required"))?)?;
+    let topics = parse_topics(
+        body.topics
+            .as_ref()
+            .ok_or_else(|| ApiError::bad_request("topics: is required"))?,
+    )?;
     let filter = parse_filter(&body.filter)?;
     let config = Value::Object(object("config", body.config)?);
     let mut credentials = object("credentials", body.credentials)?;
     fill_generated(&prototype, &mut credentials);
     let credentials = Value::Object(credentials);
-    let delivery_metadata = string_map("delivery_metadata", body.delivery_metadata.as_ref().unwrap_or(&Value::Null))?;
+    let delivery_metadata = string_map(
+        "delivery_metadata",
+        body.delivery_metadata.as_ref().unwrap_or(&Value::Null),
+    )?;
     let metadata = string_map("metadata", body.metadata.as_ref().unwrap_or(&Value::Null))?;
     let id = match body.id {
         Some(id) => {
             super::tenants::check_tenant_id(&id).map_err(|_| {
-                ApiError::bad_request("id: must be 1 to 255 characters of letters, digits, `_`, `-`, `.` or `:`")
+                ApiError::bad_request(
+                    "id: must be 1 to 255 characters of letters, digits, `_`, `-`, `.` or `:`",
+                )
             })?;
             id
         }
@@ -232,7 +307,10 @@ async fn update(
     let mut row = state.store.destination(&tenant_id, &id).await?;
     if let Some(ty) = &body.r#type {
         if ty != &row.r#type {
-            return Err(ApiError::bad_request(format!("type: cannot change a {} destination into {ty}", row.r#type)));
+            return Err(ApiError::bad_request(format!(
+                "type: cannot change a {} destination into {ty}",
+                row.r#type
+            )));
         }
     }
     let (plugin, prototype) = prototype_for(&state, &row.r#type)?;
@@ -260,7 +338,11 @@ async fn update(
         merge_patch(&mut credentials, &Value::Object(patch));
     }
     for (field, value, column) in [
-        ("delivery_metadata", &body.delivery_metadata, &mut row.delivery_metadata),
+        (
+            "delivery_metadata",
+            &body.delivery_metadata,
+            &mut row.delivery_metadata,
+        ),
         ("metadata", &body.metadata, &mut row.metadata),
     ] {
         if let Some(patch) = value {
@@ -276,7 +358,11 @@ async fn update(
         row.disabled_at = match disabled {
             Value::Null => None,
             Value::String(s) => Some(super::wire::parse_time("disabled_at", s)?),
-            _ => return Err(ApiError::bad_request("disabled_at: must be a date-time or null")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "disabled_at: must be a date-time or null",
+                ))
+            }
         };
     }
     validate(&plugin, &prototype, &config, &credentials).await?;
@@ -302,7 +388,10 @@ async fn enable(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<Json<DestinationView>> {
     principal.require_tenant_access(&tenant_id)?;
-    let row = state.store.set_destination_disabled(&tenant_id, &id, None).await?;
+    let row = state
+        .store
+        .set_destination_disabled(&tenant_id, &id, None)
+        .await?;
     Ok(Json(view(&state, &row)?))
 }
 
@@ -314,6 +403,9 @@ async fn disable(
     principal.require_tenant_access(&tenant_id)?;
     let row = state.store.destination(&tenant_id, &id).await?;
     let at = row.disabled_at.unwrap_or_else(now_ms);
-    let row = state.store.set_destination_disabled(&tenant_id, &id, Some(at)).await?;
+    let row = state
+        .store
+        .set_destination_disabled(&tenant_id, &id, Some(at))
+        .await?;
     Ok(Json(view(&state, &row)?))
 }

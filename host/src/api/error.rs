@@ -28,7 +28,11 @@ pub struct FieldProblem {
 impl ApiError {
     /// An error with a status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), data: Vec::new() }
+        Self {
+            status,
+            message: message.into(),
+            data: Vec::new(),
+        }
     }
 
     /// 400 with a message naming the field.
@@ -58,7 +62,11 @@ impl ApiError {
             .into_iter()
             .map(|p| serde_json::to_value(p).expect("field problem serialises"))
             .collect();
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, message: format!("validation failed: {message}"), data }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!("validation failed: {message}"),
+            data,
+        }
     }
 
     /// 500; the cause is logged, the client sees a generic message.
@@ -95,7 +103,11 @@ impl IntoResponse for ApiError {
             #[serde(skip_serializing_if = "<[Value]>::is_empty")]
             data: &'a [Value],
         }
-        let body = Body { status: self.status.as_u16(), message: &self.message, data: &self.data };
+        let body = Body {
+            status: self.status.as_u16(),
+            message: &self.message,
+            data: &self.data,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -155,10 +167,15 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|rejection| ApiError::bad_request(format!("query string: {}", rejection.body_text())))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("query string: {}", rejection.body_text()))
+            })
     }
 }

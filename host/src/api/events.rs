@@ -24,9 +24,18 @@ pub(super) fn router() -> Router<AppState> {
         .route("/events/{event_id}/deliveries", get(deliveries_any))
         .route("/tenants/{tenant_id}/events", get(list_tenant))
         .route("/tenants/{tenant_id}/events/{event_id}", get(get_tenant))
-        .route("/tenants/{tenant_id}/events/{event_id}/deliveries", get(deliveries_tenant))
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/events", get(list_by_destination))
-        .route("/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}", get(get_by_destination))
+        .route(
+            "/tenants/{tenant_id}/events/{event_id}/deliveries",
+            get(deliveries_tenant),
+        )
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/events",
+            get(list_by_destination),
+        )
+        .route(
+            "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}",
+            get(get_by_destination),
+        )
         .route(
             "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}/retry",
             post(retry_by_destination),
@@ -68,17 +77,30 @@ pub(super) struct EventFilters {
     page: PageQuery,
 }
 
-async fn render(state: &AppState, rows: Vec<EventRow>, scope_destination: Option<&str>) -> ApiResult<Vec<EventView>> {
-    let keys: Vec<(String, String)> = rows.iter().map(|e| (e.tenant_id.clone(), e.id.clone())).collect();
+async fn render(
+    state: &AppState,
+    rows: Vec<EventRow>,
+    scope_destination: Option<&str>,
+) -> ApiResult<Vec<EventView>> {
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|e| (e.tenant_id.clone(), e.id.clone()))
+        .collect();
     let summaries = state.store.delivery_summaries(&keys).await?;
-    let mut by_event: HashMap<(String, String), Vec<crate::store::DeliverySummary>> = HashMap::new();
+    let mut by_event: HashMap<(String, String), Vec<crate::store::DeliverySummary>> =
+        HashMap::new();
     for s in summaries {
-        by_event.entry((s.tenant_id.clone(), s.event_id.clone())).or_default().push(s);
+        by_event
+            .entry((s.tenant_id.clone(), s.event_id.clone()))
+            .or_default()
+            .push(s);
     }
     Ok(rows
         .into_iter()
         .map(|e| {
-            let mut deliveries = by_event.remove(&(e.tenant_id.clone(), e.id.clone())).unwrap_or_default();
+            let mut deliveries = by_event
+                .remove(&(e.tenant_id.clone(), e.id.clone()))
+                .unwrap_or_default();
             if let Some(d) = scope_destination {
                 deliveries.retain(|s| s.destination_id == d);
             }
@@ -91,14 +113,28 @@ async fn render(state: &AppState, rows: Vec<EventRow>, scope_destination: Option
             } else {
                 None
             };
-            let successful_at = deliveries.iter().filter(|s| s.status == "success").map(|s| s.updated_at).max().map(rfc3339);
+            let successful_at = deliveries
+                .iter()
+                .filter(|s| s.status == "success")
+                .map(|s| s.updated_at)
+                .max()
+                .map(rfc3339);
             EventView {
-                matched_destination_ids: deliveries.iter().map(|s| s.destination_id.clone()).collect(),
+                matched_destination_ids: deliveries
+                    .iter()
+                    .map(|s| s.destination_id.clone())
+                    .collect(),
                 status,
-                successful_at: if status == Some("success") { successful_at } else { None },
+                successful_at: if status == Some("success") {
+                    successful_at
+                } else {
+                    None
+                },
                 id: e.id,
                 tenant_id: e.tenant_id,
-                destination_id: e.destination_id.or_else(|| scope_destination.map(String::from)),
+                destination_id: e
+                    .destination_id
+                    .or_else(|| scope_destination.map(String::from)),
                 topic: e.topic,
                 time: rfc3339(e.time),
                 eligible_for_retry: e.eligible_for_retry,
@@ -115,14 +151,30 @@ struct EventPage {
     pagination: SeekPagination,
 }
 
-async fn list(state: &AppState, tenant: Option<String>, destination: Option<String>, f: EventFilters) -> ApiResult<Json<EventPage>> {
+async fn list(
+    state: &AppState,
+    tenant: Option<String>,
+    destination: Option<String>,
+    f: EventFilters,
+) -> ApiResult<Json<EventPage>> {
     let page = f.page.validate()?;
     let query = EventQuery {
         tenant_id: tenant,
         destination_id: destination.clone(),
-        topics: f.topic.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default(),
-        time_gte: f.time_gte.as_deref().map(|t| parse_time("time[gte]", t)).transpose()?,
-        time_lte: f.time_lte.as_deref().map(|t| parse_time("time[lte]", t)).transpose()?,
+        topics: f
+            .topic
+            .map(|t| t.split(',').map(String::from).collect())
+            .unwrap_or_default(),
+        time_gte: f
+            .time_gte
+            .as_deref()
+            .map(|t| parse_time("time[gte]", t))
+            .transpose()?,
+        time_lte: f
+            .time_lte
+            .as_deref()
+            .map(|t| parse_time("time[lte]", t))
+            .transpose()?,
         after: page.position(),
         desc: page.desc(),
         limit: page.limit(),
@@ -133,7 +185,11 @@ async fn list(state: &AppState, tenant: Option<String>, destination: Option<Stri
     Ok(Json(EventPage { models, pagination }))
 }
 
-async fn list_all(principal: Principal, State(state): State<AppState>, Query(f): Query<EventFilters>) -> ApiResult<Json<EventPage>> {
+async fn list_all(
+    principal: Principal,
+    State(state): State<AppState>,
+    Query(f): Query<EventFilters>,
+) -> ApiResult<Json<EventPage>> {
     // Tenants see their own events only, whatever they ask for.
     let tenant = match principal.tenant_id() {
         Some(own) => Some(own.to_string()),
@@ -165,15 +221,29 @@ async fn list_by_destination(
     list(&state, Some(tenant_id), Some(destination_id), f).await
 }
 
-async fn one(state: &AppState, principal: &Principal, tenant: Option<&str>, id: &str, destination: Option<&str>) -> ApiResult<EventView> {
+async fn one(
+    state: &AppState,
+    principal: &Principal,
+    tenant: Option<&str>,
+    id: &str,
+    destination: Option<&str>,
+) -> ApiResult<EventView> {
     let tenant = tenant.or(principal.tenant_id());
-    let row = state.store.event(tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("event {id}")))?;
+    let row = state
+        .store
+        .event(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("event {id}")))?;
     principal.require_tenant_access(&row.tenant_id)?;
     let mut views = render(state, vec![row], destination).await?;
     Ok(views.remove(0))
 }
 
-async fn get_any(principal: Principal, State(state): State<AppState>, Path(event_id): Path<String>) -> ApiResult<Json<EventView>> {
+async fn get_any(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<EventView>> {
     Ok(Json(one(&state, &principal, None, &event_id, None).await?))
 }
 
@@ -183,7 +253,9 @@ async fn get_tenant(
     Path((tenant_id, event_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EventView>> {
     principal.require_tenant_access(&tenant_id)?;
-    Ok(Json(one(&state, &principal, Some(&tenant_id), &event_id, None).await?))
+    Ok(Json(
+        one(&state, &principal, Some(&tenant_id), &event_id, None).await?,
+    ))
 }
 
 async fn get_by_destination(
@@ -192,7 +264,16 @@ async fn get_by_destination(
     Path((tenant_id, destination_id, event_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<EventView>> {
     principal.require_tenant_access(&tenant_id)?;
-    Ok(Json(one(&state, &principal, Some(&tenant_id), &event_id, Some(&destination_id)).await?))
+    Ok(Json(
+        one(
+            &state,
+            &principal,
+            Some(&tenant_id),
+            &event_id,
+            Some(&destination_id),
+        )
+        .await?,
+    ))
 }
 
 async fn retry_by_destination(
@@ -201,10 +282,22 @@ async fn retry_by_destination(
     Path((tenant_id, destination_id, event_id)): Path<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     principal.require_tenant_access(&tenant_id)?;
-    super::publish::retry_delivery(&principal, &state, Some(&tenant_id), &event_id, &destination_id).await
+    super::publish::retry_delivery(
+        &principal,
+        &state,
+        Some(&tenant_id),
+        &event_id,
+        &destination_id,
+    )
+    .await
 }
 
-async fn deliveries(state: &AppState, principal: &Principal, tenant: Option<&str>, event_id: &str) -> ApiResult<Json<Vec<AttemptView>>> {
+async fn deliveries(
+    state: &AppState,
+    principal: &Principal,
+    tenant: Option<&str>,
+    event_id: &str,
+) -> ApiResult<Json<Vec<AttemptView>>> {
     let event = one(state, principal, tenant, event_id, None).await?;
     let rows = state
         .store
@@ -216,10 +309,16 @@ async fn deliveries(state: &AppState, principal: &Principal, tenant: Option<&str
             ..Default::default()
         })
         .await?;
-    Ok(Json(rows.into_iter().take(1000).map(attempt_view).collect()))
+    Ok(Json(
+        rows.into_iter().take(1000).map(attempt_view).collect(),
+    ))
 }
 
-async fn deliveries_any(principal: Principal, State(state): State<AppState>, Path(event_id): Path<String>) -> ApiResult<Json<Vec<AttemptView>>> {
+async fn deliveries_any(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<Vec<AttemptView>>> {
     deliveries(&state, &principal, None, &event_id).await
 }
 
@@ -232,11 +331,18 @@ async fn deliveries_tenant(
     deliveries(&state, &principal, Some(&tenant_id), &event_id).await
 }
 
-async fn topics(principal: Principal, State(state): State<AppState>) -> ApiResult<Json<Vec<String>>> {
+async fn topics(
+    principal: Principal,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<String>>> {
     Ok(Json(state.store.topics(principal.tenant_id()).await?))
 }
 
-async fn tenant_topics(principal: Principal, State(state): State<AppState>, Path(tenant_id): Path<String>) -> ApiResult<Json<Vec<String>>> {
+async fn tenant_topics(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<Vec<String>>> {
     principal.require_tenant_access(&tenant_id)?;
     Ok(Json(state.store.topics(Some(&tenant_id)).await?))
 }

@@ -13,5 +13,7 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state.store.ping().await.map_err(ApiError::from)?;
-    Ok(Json(json!({ "status": "ok", "plugins": state.registry.list().len() })))
+    Ok(Json(
+        json!({ "status": "ok", "plugins": state.registry.list().len() }),
+    ))
 }

@@ -16,7 +16,9 @@ use crate::auth::Principal;
 use crate::store::now_ms;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/metrics/events", get(events)).route("/metrics/attempts", get(attempts))
+    Router::new()
+        .route("/metrics/events", get(events))
+        .route("/metrics/attempts", get(attempts))
 }
 
 #[derive(Deserialize)]
@@ -45,7 +47,11 @@ struct MetricsResponse {
 
 /// `1m`, `5m`, `1h`, `1d`, ... → milliseconds.
 fn granularity_ms(g: &str) -> ApiResult<i64> {
-    let err = || ApiError::bad_request(format!("granularity: `{g}` is not a duration like 1m, 1h or 1d"));
+    let err = || {
+        ApiError::bad_request(format!(
+            "granularity: `{g}` is not a duration like 1m, 1h or 1d"
+        ))
+    };
     let split = g.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let n: i64 = g[..split].parse().map_err(|_| err())?;
     let unit = match &g[split..] {
@@ -72,34 +78,68 @@ struct Window {
 }
 
 fn window(principal: &Principal, q: &MetricsQuery, allowed: &[&str]) -> ApiResult<Window> {
-    let to = q.end.as_deref().map(|t| parse_time("time[end]", t)).transpose()?.unwrap_or_else(now_ms);
-    let from = q.start.as_deref().map(|t| parse_time("time[start]", t)).transpose()?.unwrap_or(to - 86_400_000);
+    let to = q
+        .end
+        .as_deref()
+        .map(|t| parse_time("time[end]", t))
+        .transpose()?
+        .unwrap_or_else(now_ms);
+    let from = q
+        .start
+        .as_deref()
+        .map(|t| parse_time("time[start]", t))
+        .transpose()?
+        .unwrap_or(to - 86_400_000);
     if from >= to {
-        return Err(ApiError::bad_request("time[start]: must be before time[end]"));
+        return Err(ApiError::bad_request(
+            "time[start]: must be before time[end]",
+        ));
     }
     let granularity = q.granularity.clone().unwrap_or_else(|| "1h".into());
     let bucket = granularity_ms(&granularity)?;
     if (to - from) / bucket > 10_000 {
-        return Err(ApiError::bad_request("granularity: too fine for the time range (over 10000 buckets)"));
+        return Err(ApiError::bad_request(
+            "granularity: too fine for the time range (over 10000 buckets)",
+        ));
     }
     let dimensions: Vec<String> = q
         .dimensions
         .as_deref()
-        .map(|d| d.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .map(|d| {
+            d.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     for d in &dimensions {
         if !allowed.contains(&d.as_str()) {
-            return Err(ApiError::bad_request(format!("dimensions: unknown dimension `{d}` (known: {})", allowed.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "dimensions: unknown dimension `{d}` (known: {})",
+                allowed.join(", ")
+            )));
         }
     }
     let tenant = match principal.tenant_id() {
         Some(own) => Some(own.to_string()),
         None => q.tenant_id.clone(),
     };
-    Ok(Window { from, to, bucket, granularity, dimensions, tenant })
+    Ok(Window {
+        from,
+        to,
+        bucket,
+        granularity,
+        dimensions,
+        tenant,
+    })
 }
 
-fn respond(w: &Window, started: Instant, rows: BTreeMap<(i64, BTreeMap<String, String>), BTreeMap<String, f64>>) -> Json<MetricsResponse> {
+fn respond(
+    w: &Window,
+    started: Instant,
+    rows: BTreeMap<(i64, BTreeMap<String, String>), BTreeMap<String, f64>>,
+) -> Json<MetricsResponse> {
     let data: Vec<Value> = rows
         .into_iter()
         .map(|((bucket, dims), metrics)| json!({ "time_bucket": rfc3339(bucket), "dimensions": dims, "metrics": metrics }))
@@ -117,11 +157,19 @@ fn respond(w: &Window, started: Instant, rows: BTreeMap<(i64, BTreeMap<String, S
     })
 }
 
-async fn events(principal: Principal, State(state): State<AppState>, Query(q): Query<MetricsQuery>) -> ApiResult<Json<MetricsResponse>> {
+async fn events(
+    principal: Principal,
+    State(state): State<AppState>,
+    Query(q): Query<MetricsQuery>,
+) -> ApiResult<Json<MetricsResponse>> {
     let started = Instant::now();
     let w = window(&principal, &q, &["topic"])?;
     let mut out: BTreeMap<(i64, BTreeMap<String, String>), BTreeMap<String, f64>> = BTreeMap::new();
-    for (bucket, topic, n) in state.store.event_counts(w.tenant.as_deref(), w.from, w.to, w.bucket).await? {
+    for (bucket, topic, n) in state
+        .store
+        .event_counts(w.tenant.as_deref(), w.from, w.to, w.bucket)
+        .await?
+    {
         if q.topic.as_ref().is_some_and(|t| t != &topic) {
             continue;
         }
@@ -129,12 +177,19 @@ async fn events(principal: Principal, State(state): State<AppState>, Query(q): Q
         if w.dimensions.iter().any(|d| d == "topic") {
             dims.insert("topic".to_string(), topic);
         }
-        *out.entry((bucket, dims)).or_default().entry("count".into()).or_default() += n as f64;
+        *out.entry((bucket, dims))
+            .or_default()
+            .entry("count".into())
+            .or_default() += n as f64;
     }
     Ok(respond(&w, started, out))
 }
 
-async fn attempts(principal: Principal, State(state): State<AppState>, Query(q): Query<MetricsQuery>) -> ApiResult<Json<MetricsResponse>> {
+async fn attempts(
+    principal: Principal,
+    State(state): State<AppState>,
+    Query(q): Query<MetricsQuery>,
+) -> ApiResult<Json<MetricsResponse>> {
     let started = Instant::now();
     let w = window(&principal, &q, &["topic", "destination_id", "status"])?;
     let measures: Vec<String> = q
@@ -152,7 +207,11 @@ async fn attempts(principal: Principal, State(state): State<AppState>, Query(q):
         }
     }
     let mut out: BTreeMap<(i64, BTreeMap<String, String>), BTreeMap<String, f64>> = BTreeMap::new();
-    for (bucket, status, destination, topic, n) in state.store.attempt_counts(w.tenant.as_deref(), w.from, w.to, w.bucket).await? {
+    for (bucket, status, destination, topic, n) in state
+        .store
+        .attempt_counts(w.tenant.as_deref(), w.from, w.to, w.bucket)
+        .await?
+    {
         if q.destination_id.as_ref().is_some_and(|d| d != &destination)
             || q.topic.as_ref().is_some_and(|t| t != &topic)
             || q.status.as_ref().is_some_and(|s| s != &status)
@@ -170,7 +229,11 @@ async fn attempts(principal: Principal, State(state): State<AppState>, Query(q):
         }
         let entry = out.entry((bucket, dims)).or_default();
         *entry.entry("count".into()).or_default() += n as f64;
-        let key = if status == "success" { "successful_count" } else { "failed_count" };
+        let key = if status == "success" {
+            "successful_count"
+        } else {
+            "failed_count"
+        };
         *entry.entry(key.into()).or_default() += n as f64;
     }
     for metrics in out.values_mut() {
@@ -178,7 +241,10 @@ async fn attempts(principal: Principal, State(state): State<AppState>, Query(q):
         let failed = metrics.get("failed_count").copied().unwrap_or(0.0);
         metrics.entry("successful_count".into()).or_insert(0.0);
         metrics.entry("failed_count".into()).or_insert(0.0);
-        metrics.insert("error_rate".into(), if count > 0.0 { failed / count } else { 0.0 });
+        metrics.insert(
+            "error_rate".into(),
+            if count > 0.0 { failed / count } else { 0.0 },
+        );
         metrics.retain(|k, _| measures.contains(k));
     }
     Ok(respond(&w, started, out))

@@ -17,7 +17,9 @@ pub(super) fn router(config: &ServeConfig) -> Router<AppState> {
     Router::new()
         .route(
             "/plugins",
-            get(list).post(upload).layer(DefaultBodyLimit::max(upload_limit)),
+            get(list)
+                .post(upload)
+                .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/plugins/{id}", get(get_one).delete(remove))
 }
@@ -31,7 +33,10 @@ struct PluginList {
 async fn list(principal: Principal, State(state): State<AppState>) -> ApiResult<Json<PluginList>> {
     principal.require_admin()?;
     let models = catalog::list(&state).await?;
-    Ok(Json(PluginList { count: models.len(), models }))
+    Ok(Json(PluginList {
+        count: models.len(),
+        models,
+    }))
 }
 
 async fn get_one(
@@ -51,7 +56,9 @@ async fn upload(
 ) -> ApiResult<(StatusCode, Json<PluginInfo>)> {
     principal.require_admin()?;
     if body.is_empty() {
-        return Err(ApiError::bad_request("body: expected the bytes of a .wasm component"));
+        return Err(ApiError::bad_request(
+            "body: expected the bytes of a .wasm component",
+        ));
     }
     let info = catalog::upload(&state, &body).await?;
     Ok((StatusCode::CREATED, Json(info)))

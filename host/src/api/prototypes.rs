@@ -16,7 +16,10 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/prototypes", get(list_prototypes))
         .route("/prototypes/{kind}/{id}", get(get_prototype))
-        .route("/prototypes/destination/{id}/deliver", axum::routing::post(test_delivery))
+        .route(
+            "/prototypes/destination/{id}/deliver",
+            axum::routing::post(test_delivery),
+        )
         .route("/destination-types", get(list_destination_types))
         .route("/destination-types/{type}", get(get_destination_type))
 }
@@ -73,7 +76,9 @@ fn prototypes(state: &AppState, kind: Option<PrototypeKind>) -> Vec<PrototypeVie
                 })
         })
         .collect();
-    out.sort_by(|a, b| (a.prototype.kind as u8, &a.prototype.id).cmp(&(b.prototype.kind as u8, &b.prototype.id)));
+    out.sort_by(|a, b| {
+        (a.prototype.kind as u8, &a.prototype.id).cmp(&(b.prototype.kind as u8, &b.prototype.id))
+    });
     out
 }
 
@@ -155,10 +160,13 @@ fn schema_field(field: &Field) -> SchemaField {
         FieldType::Json => ("text", Some("json")),
     };
     // Outpost's defaults are strings: a JSON string default is unquoted, others as text.
-    let default = field.default.as_ref().map(|raw| match serde_json::from_str::<Value>(raw) {
-        Ok(Value::String(s)) => s,
-        _ => raw.clone(),
-    });
+    let default = field
+        .default
+        .as_ref()
+        .map(|raw| match serde_json::from_str::<Value>(raw) {
+            Ok(Value::String(s)) => s,
+            _ => raw.clone(),
+        });
     SchemaField {
         key: field.key.clone(),
         r#type: outpost_type,
@@ -254,23 +262,51 @@ async fn test_delivery(
         .registry
         .find_prototype(PrototypeKind::Destination, &id)
         .ok_or_else(|| ApiError::not_found(format!("destination prototype {id}")))?;
-    let mut config = if body.config.is_null() { serde_json::json!({}) } else { body.config };
-    let mut credentials = if body.credentials.is_null() { serde_json::json!({}) } else { body.credentials };
+    let mut config = if body.config.is_null() {
+        serde_json::json!({})
+    } else {
+        body.config
+    };
+    let mut credentials = if body.credentials.is_null() {
+        serde_json::json!({})
+    } else {
+        body.credentials
+    };
     let problems = plugin
         .validate(PrototypeKind::Destination, &id, &config, &credentials)
         .await
         .map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     if !problems.is_empty() {
         return Err(ApiError::validation(
-            problems.into_iter().map(|p| super::FieldProblem { field: p.field, message: p.message }).collect(),
+            problems
+                .into_iter()
+                .map(|p| super::FieldProblem {
+                    field: p.field,
+                    message: p.message,
+                })
+                .collect(),
         ));
     }
     plugin
-        .normalize(PrototypeKind::Destination, &id, &mut config, &mut credentials)
+        .normalize(
+            PrototypeKind::Destination,
+            &id,
+            &mut config,
+            &mut credentials,
+        )
         .map_err(ApiError::internal)?;
-    let target = Target { prototype: id.clone(), id: "test".into(), tenant_id: "test".into(), config, credentials, ..Target::default() };
+    let target = Target {
+        prototype: id.clone(),
+        id: "test".into(),
+        tenant_id: "test".into(),
+        config,
+        credentials,
+        ..Target::default()
+    };
     let event = Event {
-        id: body.event.id.unwrap_or_else(|| format!("evt_test_{}", ulid::Ulid::new().to_string().to_lowercase())),
+        id: body.event.id.unwrap_or_else(|| {
+            format!("evt_test_{}", ulid::Ulid::new().to_string().to_lowercase())
+        }),
         tenant_id: "test".into(),
         topic: body.event.topic,
         time_ms: crate::store::now_ms() as u64,

@@ -15,7 +15,9 @@ use crate::delivery::routing::{route, Routable};
 use crate::store::{now_ms, NewEvent};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/publish", post(publish)).route("/retry", post(retry))
+    Router::new()
+        .route("/publish", post(publish))
+        .route("/retry", post(retry))
 }
 
 /// Outpost's `PublishRequest`.
@@ -37,7 +39,9 @@ async fn publish(
     State(state): State<AppState>,
     Json(req): Json<PublishRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant_id = req.tenant_id.ok_or_else(|| ApiError::bad_request("tenant_id: is required"))?;
+    let tenant_id = req
+        .tenant_id
+        .ok_or_else(|| ApiError::bad_request("tenant_id: is required"))?;
     principal.require_tenant_access(&tenant_id)?;
     let data = match req.data {
         Some(data @ Value::Object(_)) => data,
@@ -68,7 +72,13 @@ async fn publish(
     let time_text = rfc3339(time);
     let destination_ids = route(
         &destinations,
-        &Routable { id: &id, topic: &topic, time: &time_text, metadata: &metadata_json, data: &data },
+        &Routable {
+            id: &id,
+            topic: &topic,
+            time: &time_text,
+            metadata: &metadata_json,
+            data: &data,
+        },
         req.destination_id.as_deref(),
     );
     let event = NewEvent {
@@ -82,10 +92,17 @@ async fn publish(
         destination_id: req.destination_id,
         destination_ids,
     };
-    let outcome = state.delivery.publisher.publish(event).await.map_err(ApiError::internal)?;
+    let outcome = state
+        .delivery
+        .publisher
+        .publish(event)
+        .await
+        .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": outcome.id, "duplicate": outcome.duplicate, "destination_ids": outcome.destination_ids })),
+        Json(
+            json!({ "id": outcome.id, "duplicate": outcome.duplicate, "destination_ids": outcome.destination_ids }),
+        ),
     ))
 }
 
@@ -97,11 +114,28 @@ struct RetryRequest {
     tenant_id: Option<String>,
 }
 
-async fn retry(principal: Principal, State(state): State<AppState>, Json(req): Json<RetryRequest>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let event_id = req.event_id.ok_or_else(|| ApiError::bad_request("event_id: is required"))?;
-    let destination_id = req.destination_id.ok_or_else(|| ApiError::bad_request("destination_id: is required"))?;
-    let tenant = req.tenant_id.or_else(|| principal.tenant_id().map(String::from));
-    retry_delivery(&principal, &state, tenant.as_deref(), &event_id, &destination_id).await
+async fn retry(
+    principal: Principal,
+    State(state): State<AppState>,
+    Json(req): Json<RetryRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let event_id = req
+        .event_id
+        .ok_or_else(|| ApiError::bad_request("event_id: is required"))?;
+    let destination_id = req
+        .destination_id
+        .ok_or_else(|| ApiError::bad_request("destination_id: is required"))?;
+    let tenant = req
+        .tenant_id
+        .or_else(|| principal.tenant_id().map(String::from));
+    retry_delivery(
+        &principal,
+        &state,
+        tenant.as_deref(),
+        &event_id,
+        &destination_id,
+    )
+    .await
 }
 
 /// Queue a manual retry; shared by `/retry` and the deprecated destination-scoped path.
@@ -118,11 +152,20 @@ pub(super) async fn retry_delivery(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
     principal.require_tenant_access(&event.tenant_id)?;
-    let destination = state.store.destination(&event.tenant_id, destination_id).await?;
+    let destination = state
+        .store
+        .destination(&event.tenant_id, destination_id)
+        .await?;
     if destination.disabled_at.is_some() {
-        return Err(ApiError::bad_request(format!("destination_id: destination {destination_id} is disabled")));
+        return Err(ApiError::bad_request(format!(
+            "destination_id: destination {destination_id} is disabled"
+        )));
     }
-    if !state.store.requeue_delivery(&event.tenant_id, event_id, destination_id).await? {
+    if !state
+        .store
+        .requeue_delivery(&event.tenant_id, event_id, destination_id)
+        .await?
+    {
         return Err(ApiError::not_found(format!("event {event_id}")));
     }
     state.delivery.wake();

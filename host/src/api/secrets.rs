@@ -25,7 +25,11 @@ fn generate(field: &Field) -> Option<String> {
     let (prefix, len) = generator(field)?;
     let mut bytes = vec![0u8; len.clamp(16, 256) as usize];
     rand::thread_rng().fill_bytes(&mut bytes);
-    Some(format!("{}{}", prefix, base64::engine::general_purpose::STANDARD.encode(bytes)))
+    Some(format!(
+        "{}{}",
+        prefix,
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
 }
 
 fn is_empty(value: Option<&Value>) -> bool {
@@ -49,14 +53,26 @@ pub fn fill_generated(prototype: &Prototype, credentials: &mut Map<String, Value
 
 /// Handle `rotate_<key>` flags of a credentials patch against the current credentials,
 /// rewriting the patch so a merge applies the rotation.
-pub fn apply_rotation(prototype: &Prototype, current: &Map<String, Value>, patch: &mut Map<String, Value>) -> ApiResult<()> {
-    let flags: Vec<String> = patch.keys().filter(|k| k.starts_with("rotate_")).cloned().collect();
+pub fn apply_rotation(
+    prototype: &Prototype,
+    current: &Map<String, Value>,
+    patch: &mut Map<String, Value>,
+) -> ApiResult<()> {
+    let flags: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with("rotate_"))
+        .cloned()
+        .collect();
     for flag in flags {
         let key = flag.trim_start_matches("rotate_").to_string();
         let rotate = match patch.remove(&flag) {
             Some(Value::Bool(b)) => b,
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
-            _ => return Err(ApiError::bad_request(format!("credentials.{flag}: must be true or false"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "credentials.{flag}: must be true or false"
+                )))
+            }
         };
         if !rotate {
             continue;
@@ -65,7 +81,12 @@ pub fn apply_rotation(prototype: &Prototype, current: &Map<String, Value>, patch
             .credential_fields
             .iter()
             .find(|f| f.key == key && generator(f).is_some())
-            .ok_or_else(|| ApiError::bad_request(format!("credentials.{flag}: `{key}` is not a rotatable credential of {}", prototype.id)))?;
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "credentials.{flag}: `{key}` is not a rotatable credential of {}",
+                    prototype.id
+                ))
+            })?;
         let new_value = generate(field).expect("field has a generator");
         let invalid_at_key = format!("previous_{key}_invalid_at");
         let invalid_at = match patch.get(&invalid_at_key) {

@@ -16,7 +16,10 @@ use crate::store::TenantRow;
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/tenants", get(list))
-        .route("/tenants/{tenant_id}", get(get_one).put(upsert).delete(remove))
+        .route(
+            "/tenants/{tenant_id}",
+            get(get_one).put(upsert).delete(remove),
+        )
         .route("/tenants/{tenant_id}/token", get(token))
         .route("/tenants/{tenant_id}/portal", get(portal))
 }
@@ -55,7 +58,9 @@ async fn view(state: &AppState, row: TenantRow) -> ApiResult<TenantView> {
 pub fn check_tenant_id(id: &str) -> ApiResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 255
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
     if ok {
         Ok(())
     } else {
@@ -72,13 +77,21 @@ struct TenantPage {
     count: i64,
 }
 
-async fn list(principal: Principal, State(state): State<AppState>, Query(page): Query<PageQuery>) -> ApiResult<Json<TenantPage>> {
+async fn list(
+    principal: Principal,
+    State(state): State<AppState>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<TenantPage>> {
     principal.require_admin()?;
     let page = page.validate_with(PageLimits::TENANTS)?;
     let after = page.position();
     let rows = state
         .store
-        .list_tenants(after.as_ref().map(|(t, id)| (*t, id.as_str())), page.desc(), page.limit())
+        .list_tenants(
+            after.as_ref().map(|(t, id)| (*t, id.as_str())),
+            page.desc(),
+            page.limit(),
+        )
         .await?;
     let (rows, pagination) = page.paginate(rows, |r| (r.created_at, r.id.clone()));
     let mut models = Vec::with_capacity(rows.len());
@@ -86,10 +99,18 @@ async fn list(principal: Principal, State(state): State<AppState>, Query(page): 
         models.push(view(&state, row).await?);
     }
     let count = state.store.count_tenants().await?;
-    Ok(Json(TenantPage { models, pagination, count }))
+    Ok(Json(TenantPage {
+        models,
+        pagination,
+        count,
+    }))
 }
 
-async fn get_one(principal: Principal, State(state): State<AppState>, Path(tenant_id): Path<String>) -> ApiResult<Json<TenantView>> {
+async fn get_one(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<TenantView>> {
     principal.require_tenant_access(&tenant_id)?;
     let row = state.store.tenant(&tenant_id).await?;
     Ok(Json(view(&state, row).await?))
@@ -113,25 +134,46 @@ async fn upsert(
     let body: TenantUpsert = if body.iter().all(u8::is_ascii_whitespace) {
         TenantUpsert::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: invalid JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("body: invalid JSON: {e}")))?
     };
     let metadata = string_map("metadata", &body.metadata)?;
-    let (row, created) = state.store.upsert_tenant(&tenant_id, map_column(&metadata).as_deref()).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (row, created) = state
+        .store
+        .upsert_tenant(&tenant_id, map_column(&metadata).as_deref())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view(&state, row).await?)))
 }
 
-async fn remove(principal: Principal, State(state): State<AppState>, Path(tenant_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require_admin()?;
     state.store.delete_tenant(&tenant_id).await?;
     Ok(Json(serde_json::json!({ "success": true })))
 }
 
-async fn token(principal: Principal, State(state): State<AppState>, Path(tenant_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn token(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require_admin()?;
     state.store.tenant(&tenant_id).await?;
-    let token = state.auth.issue_tenant_token(&tenant_id).map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({ "token": token, "tenant_id": tenant_id })))
+    let token = state
+        .auth
+        .issue_tenant_token(&tenant_id)
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        serde_json::json!({ "token": token, "tenant_id": tenant_id }),
+    ))
 }
 
 async fn portal(principal: Principal, Path(tenant_id): Path<String>) -> ApiResult<Json<Value>> {

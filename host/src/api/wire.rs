@@ -11,8 +11,11 @@ use super::ApiError;
 
 /// ms since the epoch → RFC 3339 (UTC, millisecond precision).
 pub fn rfc3339(ms: i64) -> String {
-    let time = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let time = time.replace_millisecond((ms.rem_euclid(1000)) as u16).unwrap_or(time);
+    let time = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let time = time
+        .replace_millisecond((ms.rem_euclid(1000)) as u16)
+        .unwrap_or(time);
     time.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -20,33 +23,44 @@ pub fn rfc3339(ms: i64) -> String {
 pub fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
     OffsetDateTime::parse(value, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| ApiError::bad_request(format!("{field}: `{value}` is not an RFC 3339 date-time")))
+        .map_err(|_| {
+            ApiError::bad_request(format!("{field}: `{value}` is not an RFC 3339 date-time"))
+        })
 }
 
 /// A stored JSON text column back to JSON (`null` when absent or unreadable).
 pub fn json_column(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// Check that `value` is an object of strings (metadata); the error names `field`.
-pub fn string_map(field: &str, value: &Value) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+pub fn string_map(
+    field: &str,
+    value: &Value,
+) -> Result<Option<BTreeMap<String, String>>, ApiError> {
     match value {
         Value::Null => Ok(None),
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(ApiError::bad_request(format!("{field}.{k}: must be a string"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "{field}.{k}: must be a string"
+                ))),
             })
             .collect::<Result<_, _>>()
             .map(Some),
-        _ => Err(ApiError::bad_request(format!("{field}: must be an object of strings"))),
+        _ => Err(ApiError::bad_request(format!(
+            "{field}: must be an object of strings"
+        ))),
     }
 }
 
 /// Serialise an optional map for a text column.
 pub fn map_column(map: &Option<BTreeMap<String, String>>) -> Option<String> {
-    map.as_ref().map(|m| serde_json::to_string(m).expect("map serialises"))
+    map.as_ref()
+        .map(|m| serde_json::to_string(m).expect("map serialises"))
 }
 
 #[cfg(test)]
@@ -59,7 +73,10 @@ mod tests {
         let text = rfc3339(ms);
         assert_eq!(text, "2023-11-14T22:13:20.123Z");
         assert_eq!(parse_time("time", &text).unwrap(), ms);
-        assert!(parse_time("time[gte]", "yesterday").unwrap_err().message().contains("time[gte]"));
+        assert!(parse_time("time[gte]", "yesterday")
+            .unwrap_err()
+            .message()
+            .contains("time[gte]"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::alerts::{AlertCallback, AlertDestination, AlertLevel, ConsecutiveFailureData, ConsecutiveFailures};
+use super::alerts::{
+    AlertCallback, AlertDestination, AlertLevel, ConsecutiveFailureData, ConsecutiveFailures,
+};
 use super::filter::Topics;
 use crate::store::{AttemptRecord, DestinationRow, Store};
 
@@ -16,7 +18,8 @@ pub struct AlertPolicy {
 }
 
 fn time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn alert_destination(d: &DestinationRow) -> AlertDestination {
@@ -25,9 +28,15 @@ fn alert_destination(d: &DestinationRow) -> AlertDestination {
         tenant_id: d.tenant_id.clone(),
         destination_type: d.r#type.clone(),
         topics: serde_json::from_str(&d.topics).unwrap_or(Topics::All),
-        filter: d.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
+        filter: d
+            .filter
+            .as_deref()
+            .and_then(|f| serde_json::from_str(f).ok()),
         config: serde_json::from_str(&d.config).unwrap_or_default(),
-        metadata: d.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        metadata: d
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
         created_at: time(d.created_at),
         updated_at: time(d.updated_at),
         disabled_at: d.disabled_at.map(time),
@@ -49,12 +58,15 @@ impl AlertPolicy {
 
     /// The alert level a destination reaches with `streak` failures in a row, if any.
     pub fn level(&self, streak: i64) -> Option<AlertLevel> {
-        self.levels.level_at(u32::try_from(streak).unwrap_or(u32::MAX))
+        self.levels
+            .level_at(u32::try_from(streak).unwrap_or(u32::MAX))
     }
 
     /// Called after a failed attempt is durable, with the destination's new streak.
     pub async fn on_failure(&self, store: &Store, record: &AttemptRecord, streak: i64) {
-        let Some(level) = self.level(streak) else { return };
+        let Some(level) = self.level(streak) else {
+            return;
+        };
         let d = &record.delivery;
         tracing::warn!(
             tenant = %d.tenant_id,
@@ -74,7 +86,11 @@ impl AlertPolicy {
         };
         let destination = if level.disable && destination.disabled_at.is_none() {
             match store
-                .set_destination_disabled(&d.tenant_id, &d.destination_id, Some(crate::store::now_ms()))
+                .set_destination_disabled(
+                    &d.tenant_id,
+                    &d.destination_id,
+                    Some(crate::store::now_ms()),
+                )
                 .await
             {
                 Ok(disabled) => {
@@ -89,7 +105,9 @@ impl AlertPolicy {
         } else {
             destination
         };
-        let Some(url) = &self.callback_url else { return };
+        let Some(url) = &self.callback_url else {
+            return;
+        };
         let data = ConsecutiveFailureData::new(
             &level,
             alert_destination(&destination),
@@ -105,7 +123,13 @@ impl AlertPolicy {
         let body = AlertCallback::new(OffsetDateTime::now_utc(), data);
         let (http, url) = (self.http.clone(), url.clone());
         tokio::spawn(async move {
-            if let Err(err) = http.post(&url).json(&body).send().await.and_then(|r| r.error_for_status()) {
+            if let Err(err) = http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+            {
                 tracing::error!(error = %err, url = %url, "alert callback failed");
             }
         });

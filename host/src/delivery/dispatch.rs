@@ -10,7 +10,9 @@ use super::retry::{Outcome, RetryPolicy};
 use crate::crypto::Keyring;
 use crate::runtime::manifest::PrototypeKind;
 use crate::runtime::{DeliveryFailure, Event, PluginRegistry, Target};
-use crate::store::{now_ms, AttemptRecord, ClaimedDelivery, DestinationRow, EventRow, NextStep, Store};
+use crate::store::{
+    now_ms, AttemptRecord, ClaimedDelivery, DestinationRow, EventRow, NextStep, Store,
+};
 
 /// Longest response body kept on an attempt.
 const RESPONSE_BODY_CAP: usize = 4096;
@@ -35,7 +37,8 @@ pub fn credentials_aad(destination_id: &str) -> String {
 }
 
 fn string_map(json: Option<&str>) -> BTreeMap<String, String> {
-    json.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+    json.and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
 }
 
 fn cap(body: Option<String>) -> Option<String> {
@@ -86,9 +89,15 @@ pub async fn dispatch(
         record.error_kind = Some("skipped");
         return record;
     }
-    let Some(plugin) = ctx.registry.find_prototype(PrototypeKind::Destination, &destination.r#type) else {
+    let Some(plugin) = ctx
+        .registry
+        .find_prototype(PrototypeKind::Destination, &destination.r#type)
+    else {
         let outcome = Outcome::Retry { retry_after: None };
-        record.error = Some(format!("no loaded plugin provides destination type `{}`", destination.r#type));
+        record.error = Some(format!(
+            "no loaded plugin provides destination type `{}`",
+            destination.r#type
+        ));
         record.error_kind = Some("misconfigured");
         record.next = next_step(ctx, &event, attempt_number, outcome);
         return record;
@@ -96,10 +105,10 @@ pub async fn dispatch(
     record.plugin_id = Some(plugin.id.clone());
     record.plugin_version = Some(plugin.manifest.version.clone());
 
-    let credentials = match ctx
-        .keyring
-        .decrypt_json(&destination.credentials, credentials_aad(&destination.id).as_bytes())
-    {
+    let credentials = match ctx.keyring.decrypt_json(
+        &destination.credentials,
+        credentials_aad(&destination.id).as_bytes(),
+    ) {
         Ok(value) => value,
         Err(err) => {
             record.error = Some(format!("credentials cannot be decrypted: {err}"));
@@ -111,11 +120,20 @@ pub async fn dispatch(
     let mut credentials = credentials;
     // Stored values are as the client sent them ("true", "30"); the plugin sees them typed,
     // with defaults applied.
-    if let Ok(problems) = plugin.normalize(PrototypeKind::Destination, &destination.r#type, &mut config, &mut credentials) {
+    if let Ok(problems) = plugin.normalize(
+        PrototypeKind::Destination,
+        &destination.r#type,
+        &mut config,
+        &mut credentials,
+    ) {
         if !problems.is_empty() {
             let outcome = Outcome::Misconfigured;
             record.error = Some(
-                problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; "),
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             );
             record.error_kind = Some("misconfigured");
             record.next = next_step(ctx, &event, attempt_number, outcome);
@@ -158,9 +176,19 @@ pub async fn dispatch(
 }
 
 /// Fill the record from a failure and say how the retry policy should treat it.
-fn classify(record: &mut AttemptRecord, failure: DeliveryFailure, ctx: &DispatchContext, plugin_id: &str) -> Outcome {
+fn classify(
+    record: &mut AttemptRecord,
+    failure: DeliveryFailure,
+    ctx: &DispatchContext,
+    plugin_id: &str,
+) -> Outcome {
     match failure {
-        DeliveryFailure::Retry { message, status_code, response_body, retry_after } => {
+        DeliveryFailure::Retry {
+            message,
+            status_code,
+            response_body,
+            retry_after,
+        } => {
             record.error = Some(message);
             record.error_kind = Some("retry");
             record.response_status_code = status_code.map(i64::from);
@@ -168,7 +196,11 @@ fn classify(record: &mut AttemptRecord, failure: DeliveryFailure, ctx: &Dispatch
             ctx.registry.record_success(plugin_id);
             Outcome::Retry { retry_after }
         }
-        DeliveryFailure::Fail { message, status_code, response_body } => {
+        DeliveryFailure::Fail {
+            message,
+            status_code,
+            response_body,
+        } => {
             record.error = Some(message);
             record.error_kind = Some("fail");
             record.response_status_code = status_code.map(i64::from);
@@ -176,7 +208,11 @@ fn classify(record: &mut AttemptRecord, failure: DeliveryFailure, ctx: &Dispatch
             ctx.registry.record_success(plugin_id);
             Outcome::Fail
         }
-        DeliveryFailure::Misconfigured { message, status_code, response_body } => {
+        DeliveryFailure::Misconfigured {
+            message,
+            status_code,
+            response_body,
+        } => {
             record.error = Some(message);
             record.error_kind = Some("misconfigured");
             record.response_status_code = status_code.map(i64::from);
@@ -209,11 +245,19 @@ fn classify(record: &mut AttemptRecord, failure: DeliveryFailure, ctx: &Dispatch
     }
 }
 
-fn next_step(ctx: &DispatchContext, event: &EventRow, attempt_number: i64, outcome: Outcome) -> NextStep {
+fn next_step(
+    ctx: &DispatchContext,
+    event: &EventRow,
+    attempt_number: i64,
+    outcome: Outcome,
+) -> NextStep {
     if !event.eligible_for_retry {
         return NextStep::GiveUp;
     }
-    match ctx.retry.next_delay(attempt_number as u32, &outcome, &mut rand::thread_rng()) {
+    match ctx
+        .retry
+        .next_delay(attempt_number as u32, &outcome, &mut rand::thread_rng())
+    {
         Some(delay) => NextStep::RetryAt(now_ms() + delay.as_millis() as i64),
         None => NextStep::GiveUp,
     }

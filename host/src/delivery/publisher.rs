@@ -42,12 +42,22 @@ impl Publisher {
     /// Store one event and its deliveries; returns once they are durable.
     pub async fn publish(&self, event: NewEvent) -> Result<PublishOutcome, PublishError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send((event, reply)).await.map_err(|_| PublishError::Closed)?;
-        answer.await.map_err(|_| PublishError::Closed)?.map_err(PublishError::Store)
+        self.tx
+            .send((event, reply))
+            .await
+            .map_err(|_| PublishError::Closed)?;
+        answer
+            .await
+            .map_err(|_| PublishError::Closed)?
+            .map_err(PublishError::Store)
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<(NewEvent, Reply)>, wake_workers: Arc<Notify>) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<(NewEvent, Reply)>,
+    wake_workers: Arc<Notify>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();

@@ -22,7 +22,11 @@ pub struct Routable<'a> {
 
 /// Ids of the destinations among `destinations` that should receive the event. With
 /// `only` set (publish to one destination), at most that one.
-pub fn route(destinations: &[DestinationRow], event: &Routable<'_>, only: Option<&str>) -> Vec<String> {
+pub fn route(
+    destinations: &[DestinationRow],
+    event: &Routable<'_>,
+    only: Option<&str>,
+) -> Vec<String> {
     let doc = json!({
         "id": event.id,
         "topic": event.topic,
@@ -38,11 +42,15 @@ pub fn route(destinations: &[DestinationRow], event: &Routable<'_>, only: Option
             let topics: Topics = serde_json::from_str(&d.topics).unwrap_or(Topics::All);
             topic_matches(&topics, event.topic)
         })
-        .filter(|d| match d.filter.as_deref().map(serde_json::from_str::<Value>) {
-            None | Some(Ok(Value::Null)) => true,
-            Some(Ok(raw)) => Filter::parse(&raw).map(|f| f.matches(&doc)).unwrap_or(false),
-            Some(Err(_)) => false,
-        })
+        .filter(
+            |d| match d.filter.as_deref().map(serde_json::from_str::<Value>) {
+                None | Some(Ok(Value::Null)) => true,
+                Some(Ok(raw)) => Filter::parse(&raw)
+                    .map(|f| f.matches(&doc))
+                    .unwrap_or(false),
+                Some(Err(_)) => false,
+            },
+        )
         .map(|d| d.id.clone())
         .collect()
 }

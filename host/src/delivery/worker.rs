@@ -47,7 +47,11 @@ pub async fn run(ctx: Arc<DispatchContext>, config: WorkerConfig, wake: Arc<Noti
             Err(_) => return,
         };
         let want = (permits.available_permits() + 1).min(config.claim_batch) as i64;
-        let claimed = match ctx.store.claim_deliveries(&owner, config.lease.as_millis() as i64, want).await {
+        let claimed = match ctx
+            .store
+            .claim_deliveries(&owner, config.lease.as_millis() as i64, want)
+            .await
+        {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::error!(error = %err, "claiming deliveries failed");
@@ -77,11 +81,18 @@ pub async fn run(ctx: Arc<DispatchContext>, config: WorkerConfig, wake: Arc<Noti
         for delivery in claimed {
             let permit = match first.take() {
                 Some(p) => p,
-                None => permits.clone().acquire_owned().await.expect("semaphore open"),
+                None => permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open"),
             };
             let ctx = ctx.clone();
             let done_tx = done_tx.clone();
-            let event = batch.events.get(&(delivery.tenant_id.clone(), delivery.event_id.clone())).cloned();
+            let event = batch
+                .events
+                .get(&(delivery.tenant_id.clone(), delivery.event_id.clone()))
+                .cloned();
             let destination = batch.destinations.get(&delivery.destination_id).cloned();
             tokio::spawn(async move {
                 let record = dispatch(&ctx, delivery, event, destination).await;
@@ -93,7 +104,11 @@ pub async fn run(ctx: Arc<DispatchContext>, config: WorkerConfig, wake: Arc<Noti
 }
 
 /// Write finished attempts in batches; one transaction per batch.
-async fn complete_loop(ctx: Arc<DispatchContext>, mut rx: mpsc::Receiver<AttemptRecord>, wake: Arc<Notify>) {
+async fn complete_loop(
+    ctx: Arc<DispatchContext>,
+    mut rx: mpsc::Receiver<AttemptRecord>,
+    wake: Arc<Notify>,
+) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let records: Vec<AttemptRecord> = std::mem::take(&mut batch);
@@ -112,7 +127,10 @@ async fn complete_loop(ctx: Arc<DispatchContext>, mut rx: mpsc::Receiver<Attempt
                 }
             }
         }
-        if records.iter().any(|r| matches!(r.next, crate::store::NextStep::RetryAt(_))) {
+        if records
+            .iter()
+            .any(|r| matches!(r.next, crate::store::NextStep::RetryAt(_)))
+        {
             wake.notify_one();
         }
     }
@@ -127,15 +145,26 @@ pub struct LoadedBatch {
 }
 
 impl DispatchContext {
-    async fn load_batch(&self, claimed: &[ClaimedDelivery]) -> crate::store::StoreResult<LoadedBatch> {
-        let keys: Vec<(String, String)> =
-            claimed.iter().map(|d| (d.tenant_id.clone(), d.event_id.clone())).collect();
+    async fn load_batch(
+        &self,
+        claimed: &[ClaimedDelivery],
+    ) -> crate::store::StoreResult<LoadedBatch> {
+        let keys: Vec<(String, String)> = claimed
+            .iter()
+            .map(|d| (d.tenant_id.clone(), d.event_id.clone()))
+            .collect();
         let events = self.store.events_by_keys(&keys).await?;
         let ids: Vec<String> = claimed.iter().map(|d| d.destination_id.clone()).collect();
         let destinations = self.store.destinations_by_ids(&ids).await?;
         Ok(LoadedBatch {
-            events: events.into_iter().map(|e| ((e.tenant_id.clone(), e.id.clone()), Arc::new(e))).collect(),
-            destinations: destinations.into_iter().map(|d| (d.id.clone(), Arc::new(d))).collect(),
+            events: events
+                .into_iter()
+                .map(|e| ((e.tenant_id.clone(), e.id.clone()), Arc::new(e)))
+                .collect(),
+            destinations: destinations
+                .into_iter()
+                .map(|d| (d.id.clone(), Arc::new(d)))
+                .collect(),
         })
     }
 }

@@ -99,12 +99,19 @@ impl Store {
         }
         b.push_after("a.time", "a.id", &q.after, q.desc);
         let order = if q.desc { "DESC" } else { "ASC" };
-        b.push_bind(&format!(" ORDER BY a.time {order}, a.id {order} LIMIT ?"), Bind::Int(q.limit + 1));
+        b.push_bind(
+            &format!(" ORDER BY a.time {order}, a.id {order} LIMIT ?"),
+            Bind::Int(q.limit + 1),
+        );
         b.fetch_all(self.pool()).await?.iter().map(decode).collect()
     }
 
     /// One attempt, optionally restricted to a tenant.
-    pub async fn attempt(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<AttemptRow>> {
+    pub async fn attempt(
+        &self,
+        tenant_id: Option<&str>,
+        id: &str,
+    ) -> StoreResult<Option<AttemptRow>> {
         let mut b = SqlBuilder::new(format!(
             "SELECT {COLUMNS} FROM attempts a JOIN events e ON e.tenant_id = a.tenant_id AND e.id = a.event_id WHERE 1 = 1"
         ));
@@ -112,12 +119,22 @@ impl Store {
         if let Some(t) = tenant_id {
             b.push_bind(" AND a.tenant_id = ?", Bind::Text(t.to_string()));
         }
-        b.fetch_all(self.pool()).await?.first().map(decode).transpose()
+        b.fetch_all(self.pool())
+            .await?
+            .first()
+            .map(decode)
+            .transpose()
     }
 
     /// Counts of attempts per (bucket start, status, destination, topic) between two
     /// times, bucketed by `bucket_ms`.
-    pub async fn attempt_counts(&self, tenant_id: Option<&str>, from: i64, to: i64, bucket_ms: i64) -> StoreResult<Vec<(i64, String, String, String, i64)>> {
+    pub async fn attempt_counts(
+        &self,
+        tenant_id: Option<&str>,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<(i64, String, String, String, i64)>> {
         let mut b = SqlBuilder::new(String::new());
         b.push_binds(
             "SELECT (a.time / ?) * ? AS bucket, a.status, a.destination_id, e.topic, COUNT(*) AS n \
@@ -131,12 +148,26 @@ impl Store {
         b.push(" GROUP BY bucket, a.status, a.destination_id, e.topic ORDER BY bucket");
         let rows = b.fetch_all(self.pool()).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
             .collect()
     }
 
     /// Counts of events per (bucket start, topic) between two times.
-    pub async fn event_counts(&self, tenant_id: Option<&str>, from: i64, to: i64, bucket_ms: i64) -> StoreResult<Vec<(i64, String, i64)>> {
+    pub async fn event_counts(
+        &self,
+        tenant_id: Option<&str>,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<(i64, String, i64)>> {
         let mut b = SqlBuilder::new(String::new());
         b.push_binds(
             "SELECT (time / ?) * ? AS bucket, topic, COUNT(*) AS n FROM events WHERE time >= ? AND time < ?",
@@ -147,7 +178,9 @@ impl Store {
         }
         b.push(" GROUP BY bucket, topic ORDER BY bucket");
         let rows = b.fetch_all(self.pool()).await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
     }
 }
 

@@ -68,7 +68,12 @@ pub enum NextStep {
 impl Store {
     /// Claim up to `limit` due deliveries for `owner` with a lease of `lease_ms`. Rows whose
     /// lease expired (their worker died) are due again.
-    pub async fn claim_deliveries(&self, owner: &str, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedDelivery>> {
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
         let now = now_ms();
         let lock = match self.dialect() {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -181,7 +186,12 @@ impl Store {
 
     /// Queue a manual retry of the delivery of `event_id` to `destination_id` now.
     /// Returns false when no such delivery exists.
-    pub async fn requeue_delivery(&self, tenant_id: &str, event_id: &str, destination_id: &str) -> StoreResult<bool> {
+    pub async fn requeue_delivery(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        destination_id: &str,
+    ) -> StoreResult<bool> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $4, lease_owner = NULL, lease_until = NULL, \
@@ -223,17 +233,22 @@ impl Store {
 
     /// Deliveries not yet finished (pending or processing).
     pub async fn count_unfinished_deliveries(&self) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')")
+        Ok(
+            sqlx::query(
+                "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')",
+            )
             .fetch_one(self.pool())
             .await?
-            .try_get(0)?)
+            .try_get(0)?,
+        )
     }
 
     /// The earliest time a pending delivery becomes due, if any.
     pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")
-            .fetch_one(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?)
     }
 }
@@ -255,18 +270,26 @@ pub struct DeliverySummary {
 
 impl Store {
     /// Delivery states of a set of events.
-    pub async fn delivery_summaries(&self, keys: &[(String, String)]) -> StoreResult<Vec<DeliverySummary>> {
+    pub async fn delivery_summaries(
+        &self,
+        keys: &[(String, String)],
+    ) -> StoreResult<Vec<DeliverySummary>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut b = super::sql::SqlBuilder::new("SELECT tenant_id, event_id, destination_id, status, updated_at FROM deliveries WHERE ");
+        let mut b = super::sql::SqlBuilder::new(
+            "SELECT tenant_id, event_id, destination_id, status, updated_at FROM deliveries WHERE ",
+        );
         for (i, (tenant, id)) in keys.iter().enumerate() {
             if i > 0 {
                 b.push(" OR ");
             }
             b.push_binds(
                 "(tenant_id = ? AND event_id = ?)",
-                [super::sql::Bind::Text(tenant.clone()), super::sql::Bind::Text(id.clone())],
+                [
+                    super::sql::Bind::Text(tenant.clone()),
+                    super::sql::Bind::Text(id.clone()),
+                ],
             );
         }
         b.push(" ORDER BY destination_id");

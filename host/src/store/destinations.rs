@@ -37,12 +37,17 @@ pub struct DestinationRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
+const COLUMNS: &str =
+    "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
                        metadata, disabled_at, consecutive_failures, created_at, updated_at";
 
 impl Store {
     /// Insert a destination unless the tenant already has `max` of them.
-    pub async fn insert_destination(&self, d: &DestinationRow, max: i64) -> StoreResult<DestinationRow> {
+    pub async fn insert_destination(
+        &self,
+        d: &DestinationRow,
+        max: i64,
+    ) -> StoreResult<DestinationRow> {
         let mut tx = self.pool().begin().await?;
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM destinations WHERE tenant_id = $1")
             .bind(&d.tenant_id)
@@ -60,7 +65,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
-            return Err(StoreError::Conflict(format!("destination {} already exists", d.id)));
+            return Err(StoreError::Conflict(format!(
+                "destination {} already exists",
+                d.id
+            )));
         }
         let now = now_ms();
         sqlx::query(&format!(
@@ -110,7 +118,11 @@ impl Store {
     }
 
     /// Replace the stored credentials ciphertext (key rotation).
-    pub async fn set_destination_credentials(&self, id: &str, credentials: &str) -> StoreResult<()> {
+    pub async fn set_destination_credentials(
+        &self,
+        id: &str,
+        credentials: &str,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE destinations SET credentials = $2 WHERE id = $1")
             .bind(id)
             .bind(credentials)
@@ -120,7 +132,12 @@ impl Store {
     }
 
     /// Enable (`None`) or disable (`Some(time)`) a destination.
-    pub async fn set_destination_disabled(&self, tenant_id: &str, id: &str, disabled_at: Option<i64>) -> StoreResult<DestinationRow> {
+    pub async fn set_destination_disabled(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        disabled_at: Option<i64>,
+    ) -> StoreResult<DestinationRow> {
         let done = sqlx::query(
             "UPDATE destinations SET disabled_at = $3, consecutive_failures = CASE WHEN $3 IS NULL THEN 0 ELSE consecutive_failures END, \
              updated_at = $4 WHERE tenant_id = $1 AND id = $2",
@@ -139,12 +156,14 @@ impl Store {
 
     /// One destination of a tenant.
     pub async fn destination(&self, tenant_id: &str, id: &str) -> StoreResult<DestinationRow> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("destination {id}")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM destinations WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("destination {id}")))?;
         decode(&row)
     }
 
@@ -181,9 +200,11 @@ impl Store {
 
     /// Every destination (key rotation, plugin usage checks).
     pub async fn all_destinations(&self) -> StoreResult<Vec<DestinationRow>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM destinations ORDER BY created_at, id"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM destinations ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(decode).collect()
     }
 
@@ -198,11 +219,13 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("destination {id}")));
         }
-        sqlx::query("UPDATE deliveries SET status = 'skipped', last_error = 'destination deleted' \
-                     WHERE destination_id = $1 AND status IN ('pending', 'processing')")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', last_error = 'destination deleted' \
+                     WHERE destination_id = $1 AND status IN ('pending', 'processing')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -82,7 +82,8 @@ pub struct EventQuery {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, topic, time, metadata, data, eligible_for_retry, destination_id";
+const COLUMNS: &str =
+    "id, tenant_id, topic, time, metadata, data, eligible_for_retry, destination_id";
 
 impl Store {
     /// Store a batch of events with their deliveries in ONE transaction (group commit):
@@ -117,8 +118,15 @@ impl Store {
                 .bind(&event.id)
                 .fetch_all(&mut *tx)
                 .await?;
-                let destination_ids = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-                outcomes.push(PublishOutcome { id: event.id.clone(), duplicate: true, destination_ids });
+                let destination_ids = rows
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                outcomes.push(PublishOutcome {
+                    id: event.id.clone(),
+                    duplicate: true,
+                    destination_ids,
+                });
                 continue;
             }
             for destination_id in &event.destination_ids {
@@ -148,17 +156,21 @@ impl Store {
     pub async fn event(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<EventRow>> {
         let row = match tenant_id {
             Some(tenant) => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_optional(self.pool())
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2"
+                ))
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = $1 ORDER BY time LIMIT 1"))
-                    .bind(id)
-                    .fetch_optional(self.pool())
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE id = $1 ORDER BY time LIMIT 1"
+                ))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
             }
         };
         row.as_ref().map(decode).transpose()
@@ -174,19 +186,29 @@ impl Store {
             if i > 0 {
                 b.push(" OR ");
             }
-            b.push_binds("(tenant_id = ? AND id = ?)", [Bind::Text(tenant.clone()), Bind::Text(id.clone())]);
+            b.push_binds(
+                "(tenant_id = ? AND id = ?)",
+                [Bind::Text(tenant.clone()), Bind::Text(id.clone())],
+            );
         }
         b.fetch_all(self.pool()).await?.iter().map(decode).collect()
     }
 
     /// Destinations an event was routed to.
-    pub async fn event_destination_ids(&self, tenant_id: &str, id: &str) -> StoreResult<Vec<String>> {
+    pub async fn event_destination_ids(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT destination_id FROM deliveries WHERE tenant_id = $1 AND event_id = $2 ORDER BY destination_id")
             .bind(tenant_id)
             .bind(id)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 
     /// A page of events, keyset-paginated by (time, id).
@@ -210,20 +232,32 @@ impl Store {
         }
         b.push_after("e.time", "e.id", &q.after, q.desc);
         let order = if q.desc { "DESC" } else { "ASC" };
-        b.push_bind(&format!(" ORDER BY e.time {order}, e.id {order} LIMIT ?"), Bind::Int(q.limit + 1));
+        b.push_bind(
+            &format!(" ORDER BY e.time {order}, e.id {order} LIMIT ?"),
+            Bind::Int(q.limit + 1),
+        );
         b.fetch_all(self.pool()).await?.iter().map(decode).collect()
     }
 
     /// Distinct topics seen for a tenant (all tenants when None).
     pub async fn topics(&self, tenant_id: Option<&str>) -> StoreResult<Vec<String>> {
         let rows = match tenant_id {
-            Some(t) => sqlx::query("SELECT DISTINCT topic FROM events WHERE tenant_id = $1 ORDER BY topic")
-                .bind(t)
-                .fetch_all(self.pool())
-                .await?,
-            None => sqlx::query("SELECT DISTINCT topic FROM events ORDER BY topic").fetch_all(self.pool()).await?,
+            Some(t) => {
+                sqlx::query("SELECT DISTINCT topic FROM events WHERE tenant_id = $1 ORDER BY topic")
+                    .bind(t)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT DISTINCT topic FROM events ORDER BY topic")
+                    .fetch_all(self.pool())
+                    .await?
+            }
         };
-        Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 }
 

@@ -26,7 +26,11 @@ pub struct StoredPlugin {
 impl Store {
     /// Store a validated component and make it the active version of its name. Uploading
     /// the same bytes again reactivates the stored row.
-    pub async fn put_plugin(&self, plugin: &StoredPlugin, wasm: &[u8]) -> StoreResult<StoredPlugin> {
+    pub async fn put_plugin(
+        &self,
+        plugin: &StoredPlugin,
+        wasm: &[u8],
+    ) -> StoreResult<StoredPlugin> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE plugins SET active = 0 WHERE name = $1")
             .bind(&plugin.name)
@@ -88,7 +92,10 @@ impl Store {
     pub async fn delete_plugin(&self, id: &str) -> StoreResult<()> {
         let plugin = self.get_plugin(id).await?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM plugins WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM plugins WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if plugin.active {
             sqlx::query(
                 "UPDATE plugins SET active = 1 WHERE id = \
@@ -135,15 +142,24 @@ mod tests {
     #[tokio::test]
     async fn newest_upload_is_active_and_delete_restores_previous() {
         let (store, _dir) = test_support::sqlite().await;
-        store.put_plugin(&plugin("sha256:a", "1.0.0"), b"one").await.unwrap();
+        store
+            .put_plugin(&plugin("sha256:a", "1.0.0"), b"one")
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        let second = store.put_plugin(&plugin("sha256:b", "1.1.0"), b"two").await.unwrap();
+        let second = store
+            .put_plugin(&plugin("sha256:b", "1.1.0"), b"two")
+            .await
+            .unwrap();
         assert!(second.active);
         assert!(!store.get_plugin("sha256:a").await.unwrap().active);
         assert_eq!(store.plugin_wasm("sha256:b").await.unwrap(), b"two");
 
         store.delete_plugin("sha256:b").await.unwrap();
         assert!(store.get_plugin("sha256:a").await.unwrap().active);
-        assert!(matches!(store.get_plugin("sha256:b").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.get_plugin("sha256:b").await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 }

@@ -21,7 +21,10 @@ pub(crate) struct SqlBuilder {
 impl SqlBuilder {
     /// Start with fixed text.
     pub fn new(sql: impl Into<String>) -> Self {
-        Self { sql: sql.into(), binds: Vec::new() }
+        Self {
+            sql: sql.into(),
+            binds: Vec::new(),
+        }
     }
 
     /// Append text verbatim.
@@ -37,7 +40,8 @@ impl SqlBuilder {
             match part.strip_suffix('?') {
                 Some(text) => {
                     self.sql.push_str(text);
-                    self.binds.push(values.next().expect("a value for every placeholder"));
+                    self.binds
+                        .push(values.next().expect("a value for every placeholder"));
                     self.sql.push_str(&format!("${}", self.binds.len()));
                 }
                 None => self.sql.push_str(part),
@@ -57,11 +61,20 @@ impl SqlBuilder {
             return self;
         }
         let marks = vec!["?"; values.len()].join(", ");
-        self.push_binds(&format!("{prefix} IN ({marks})"), values.iter().cloned().map(Bind::Text))
+        self.push_binds(
+            &format!("{prefix} IN ({marks})"),
+            values.iter().cloned().map(Bind::Text),
+        )
     }
 
     /// Keyset condition on `(time_col, id_col)` strictly after `(time, id)` in the order.
-    pub fn push_after(&mut self, time_col: &str, id_col: &str, after: &Option<(i64, String)>, desc: bool) -> &mut Self {
+    pub fn push_after(
+        &mut self,
+        time_col: &str,
+        id_col: &str,
+        after: &Option<(i64, String)>,
+        desc: bool,
+    ) -> &mut Self {
         if let Some((time, id)) = after {
             let cmp = if desc { "<" } else { ">" };
             self.push_binds(

@@ -19,7 +19,11 @@ pub struct TenantRow {
 
 impl Store {
     /// Create the tenant or replace its metadata. Returns the row and whether it was new.
-    pub async fn upsert_tenant(&self, id: &str, metadata: Option<&str>) -> StoreResult<(TenantRow, bool)> {
+    pub async fn upsert_tenant(
+        &self,
+        id: &str,
+        metadata: Option<&str>,
+    ) -> StoreResult<(TenantRow, bool)> {
         let now = now_ms();
         let existed = self.find_tenant(id).await?.is_some();
         sqlx::query(
@@ -36,21 +40,29 @@ impl Store {
 
     /// A tenant, or `NotFound`.
     pub async fn tenant(&self, id: &str) -> StoreResult<TenantRow> {
-        self.find_tenant(id).await?.ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
+        self.find_tenant(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
     }
 
     /// A tenant, if it exists.
     pub async fn find_tenant(&self, id: &str) -> StoreResult<Option<TenantRow>> {
-        let row = sqlx::query("SELECT id, metadata, created_at, updated_at FROM tenants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT id, metadata, created_at, updated_at FROM tenants WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(decode).transpose()
     }
 
     /// Tenants ordered by (created_at, id) after/before a cursor; fetches `limit + 1` so the
     /// caller can tell whether another page exists.
-    pub async fn list_tenants(&self, after: Option<(i64, &str)>, desc: bool, limit: i64) -> StoreResult<Vec<TenantRow>> {
+    pub async fn list_tenants(
+        &self,
+        after: Option<(i64, &str)>,
+        desc: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<TenantRow>> {
         let (cmp, order) = if desc { ("<", "DESC") } else { (">", "ASC") };
         let sql = match after {
             Some(_) => format!(
@@ -68,22 +80,45 @@ impl Store {
             Some((time, id)) => query.bind(time).bind(id.to_string()).bind(limit + 1),
             None => query.bind(limit + 1),
         };
-        query.fetch_all(self.pool()).await?.iter().map(decode).collect()
+        query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Number of tenants.
     pub async fn count_tenants(&self) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM tenants").fetch_one(self.pool()).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT COUNT(*) FROM tenants")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?)
     }
 
     /// Delete a tenant with its destinations, events, deliveries and attempts.
     pub async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM attempts WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM deliveries WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM events WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM destinations WHERE tenant_id = $1").bind(id).execute(&mut *tx).await?;
-        let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM attempts WHERE tenant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM deliveries WHERE tenant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM events WHERE tenant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM destinations WHERE tenant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }

@@ -29,7 +29,13 @@ where
 
 /// Path of a built plugin component, failing loudly when it has not been built.
 pub fn plugin_path(name: &str) -> std::path::PathBuf {
-    let path = workspace_root().join("target/plugins").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `cargo xtask plugins` (or `cargo xtask test`)", path.display());
+    let path = workspace_root()
+        .join("target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask plugins` (or `cargo xtask test`)",
+        path.display()
+    );
     path
 }

@@ -28,7 +28,10 @@ pub struct Received {
 impl Received {
     /// A header as a string ("" when absent).
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The body parsed as JSON.
@@ -84,24 +87,37 @@ impl TestReceiver {
     /// Start a sink that answers the given statuses in order, then 200.
     pub async fn with_script(statuses: &[u16]) -> Self {
         let shared = Arc::new(Shared::default());
-        shared.script.lock().unwrap().extend(statuses.iter().copied());
+        shared
+            .script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let addr = listener.local_addr().unwrap();
         let state = shared.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let state = state.clone();
-            async move {
-                state.requests.lock().unwrap().push(Received {
-                    method: method.to_string(),
-                    uri: uri.to_string(),
-                    headers,
-                    body,
-                });
-                let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
-                (StatusCode::from_u16(status).unwrap(), format!("sink answered {status}")).into_response()
-            }
-        });
-        let listener = CountingListener { inner: listener, shared: shared.clone() };
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move {
+                    state.requests.lock().unwrap().push(Received {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body,
+                    });
+                    let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        format!("sink answered {status}"),
+                    )
+                        .into_response()
+                }
+            },
+        );
+        let listener = CountingListener {
+            inner: listener,
+            shared: shared.clone(),
+        };
         tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
         });

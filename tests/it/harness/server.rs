@@ -13,7 +13,10 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn binary_path() -> PathBuf {
@@ -22,8 +25,16 @@ fn binary_path() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/it-<hash> -> target/debug/outrider
-    let path = exe.parent().and_then(Path::parent).expect("target dir").join("outrider");
-    assert!(path.exists(), "{} is missing: run `cargo build -p outrider` (or `cargo xtask test`)", path.display());
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("outrider");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p outrider` (or `cargo xtask test`)",
+        path.display()
+    );
     path
 }
 
@@ -69,8 +80,12 @@ impl TestServerBuilder {
 
     /// Start the server and wait until it listens.
     pub async fn start(self) -> TestServer {
-        let data_dir = self.data_dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-        let plugins_dir = self.plugins_dir.unwrap_or_else(|| workspace_root().join("target/plugins"));
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let plugins_dir = self
+            .plugins_dir
+            .unwrap_or_else(|| workspace_root().join("target/plugins"));
         let mut env = self.env;
         let database = postgres_database();
         if let Some((url, _)) = &database {
@@ -108,7 +123,12 @@ pub struct TestServer {
 impl TestServer {
     /// A builder with the admin key set and built-in plugins from `target/plugins`.
     pub fn builder() -> TestServerBuilder {
-        TestServerBuilder { env: Vec::new(), plugins_dir: None, data_dir: None, args: Vec::new() }
+        TestServerBuilder {
+            env: Vec::new(),
+            plugins_dir: None,
+            data_dir: None,
+            args: Vec::new(),
+        }
     }
 
     async fn spawn(&mut self) {
@@ -123,7 +143,10 @@ impl TestServer {
             .args(&self.args)
             .env_remove("OUTRIDER_ALLOW_NETWORKS")
             .env("OUTRIDER_API_KEY", ADMIN_KEY)
-            .env("OUTRIDER_ENCRYPTION_KEY", "k1:test-encryption-key-0123456789")
+            .env(
+                "OUTRIDER_ENCRYPTION_KEY",
+                "k1:test-encryption-key-0123456789",
+            )
             .env("OUTRIDER_LOG", "info,outrider=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -188,12 +211,18 @@ impl TestServer {
 
     /// A request with the admin key.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(ADMIN_KEY)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_KEY)
     }
 
     /// GET with the admin key, expecting 200 and JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let res = self.admin(reqwest::Method::GET, path).send().await.expect("GET");
+        let res = self
+            .admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("GET");
         let status = res.status();
         let body = res.text().await.unwrap_or_default();
         assert!(status.is_success(), "GET {path}: {status} {body}");
@@ -209,7 +238,9 @@ impl TestServer {
 /// With `OUTRIDER_TEST_POSTGRES=postgres://user@host:port` set, every test server gets a
 /// fresh database there, so the same suite runs on PostgreSQL as on SQLite.
 fn postgres_database() -> Option<(String, String)> {
-    let base = std::env::var("OUTRIDER_TEST_POSTGRES").ok().filter(|s| !s.is_empty())?;
+    let base = std::env::var("OUTRIDER_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())?;
     let name = format!(
         "outrider_test_{}_{}",
         std::process::id(),
@@ -240,9 +271,14 @@ impl Drop for TestServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.start_kill();
         }
-        if let (Some((_, name)), Ok(base)) = (&self.database, std::env::var("OUTRIDER_TEST_POSTGRES")) {
+        if let (Some((_, name)), Ok(base)) =
+            (&self.database, std::env::var("OUTRIDER_TEST_POSTGRES"))
+        {
             std::thread::sleep(Duration::from_millis(200));
-            psql(&base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            psql(
+                &base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
         }
     }
 }
