@@ -177,6 +177,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
     fn numeric_environment_values_stay_text() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("OUTRIDER_API_KEY", "12345678901234567890");

@@ -174,6 +174,7 @@ async fn webhook_delivers_signed_request_to_allowed_loopback() {
     )
     .await;
     assert_eq!(request.method, "POST");
+    assert_eq!(request.uri, "/hook");
     assert_eq!(request.json(), json!({ "hello": "world" }));
     assert_eq!(request.header("x-outpost-event-id"), "evt_1");
     assert_eq!(request.header("x-outpost-topic"), "user.created");

@@ -79,7 +79,7 @@ impl Store {
                 )))
             }
             None => {
-                std::fs::create_dir_all(data_dir).map_err(|e| sqlx::Error::Io(e))?;
+                std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
                 let path = data_dir.join("outrider.db");
                 (
                     format!("sqlite://{}?mode=rwc", path.display()),
@@ -127,6 +127,12 @@ impl Store {
         Ok(())
     }
 
+    /// A trivial query, for health checks.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Which backend this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -157,13 +163,5 @@ pub(crate) mod test_support {
         let store = Store::open(None, dir.path()).await.expect("open sqlite");
         store.migrate().await.expect("migrate");
         (store, dir)
-    }
-}
-
-impl Store {
-    /// A trivial query, for health checks.
-    pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 }

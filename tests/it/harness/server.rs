@@ -58,18 +58,6 @@ impl TestServerBuilder {
         self
     }
 
-    /// Add a command-line argument after `serve`.
-    pub fn arg(mut self, arg: &str) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-
-    /// Load built-in plugins from this directory instead of `target/plugins`.
-    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.plugins_dir = Some(dir.into());
-        self
-    }
-
     /// Start without built-in plugins.
     pub fn no_builtin_plugins(mut self) -> Self {
         let empty = tempfile::tempdir().expect("tempdir");
@@ -197,11 +185,6 @@ impl TestServer {
             let _ = child.kill().await;
             let _ = child.wait().await;
         }
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
     }
 
     /// Absolute URL for an API path like `/api/v1/plugins`.
