@@ -429,3 +429,68 @@ async fn kill_9_during_a_burst_loses_no_accepted_event() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn consecutive_failures_alert_and_auto_disable() {
+    let alerts = TestReceiver::start().await;
+    let server = TestServer::builder()
+        .allow_loopback()
+        .env(
+            "OUTRIDER_RETRY_SCHEDULE",
+            "300ms,300ms,300ms,300ms,300ms,300ms,300ms",
+        )
+        .env("OUTRIDER_ALERT_CONSECUTIVE_FAILURES", "4")
+        .env("OUTRIDER_ALERT_AUTO_DISABLE", "true")
+        .env("OUTRIDER_ALERT_CALLBACK_URL", &alerts.url("/alerts"))
+        .start()
+        .await;
+    let sink = TestReceiver::with_script(&[500; 50]).await;
+    let dest = tenant_with_webhook(&server, "acme", &sink, json!({})).await;
+    call(
+        &server,
+        Method::POST,
+        "/api/v1/publish",
+        Some(json!({ "id": "evt_a", "tenant_id": "acme", "topic": "user.created", "data": {} })),
+    )
+    .await;
+    let disabled = eventually("auto-disable", Duration::from_secs(15), || async {
+        let d = server
+            .get_json(&format!("/api/v1/tenants/acme/destinations/{dest}"))
+            .await;
+        d["disabled_at"].is_string().then_some(d)
+    })
+    .await;
+    assert!(disabled["disabled_at"].is_string());
+    // Alerts at 50% (2), 70% (3, rounded up), 90% (4, rounded up) and 100% (4) of 4 failures.
+    let bodies = eventually("alert callbacks", Duration::from_secs(10), || async {
+        let got: Vec<Value> = alerts.requests().iter().map(|r| r.json()).collect();
+        got.iter()
+            .any(|b| b["data"]["will_disable"] == true)
+            .then_some(got)
+    })
+    .await;
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["topic"] == "alert.destination.consecutive_failure"),
+        "{bodies:?}"
+    );
+    assert!(bodies
+        .iter()
+        .all(|b| b["data"]["destination"]["id"] == dest.as_str()));
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["data"]["destination"].get("credentials").is_none()),
+        "no secrets in alerts"
+    );
+    // Disabled: no more attempts.
+    let attempts_now = sink.requests().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sink.requests().len(),
+        attempts_now,
+        "a disabled destination receives nothing"
+    );
+    assert_eq!(attempts_now, 4);
+}

@@ -8,3 +8,5 @@ mod harness;
 
 mod gateway;
 mod plugins_api;
+mod scale_out;
+mod secrets;

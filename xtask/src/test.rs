@@ -31,9 +31,12 @@ pub fn run_all(args: &Args) -> Result<()> {
     let ws = Workspace::load()?;
     let root = &ws.workspace_root;
     crate::plugins::run(&crate::plugins::Args::default())?;
+    // One feature set for everything: building the binary on its own (`-p outrider`) would
+    // resolve shared dependencies differently and compile them twice. The host's
+    // integration tests make `cargo test` build `target/debug/outrider` as well.
     run(Command::new(cargo())
         .current_dir(root)
-        .args(["build", "-p", "outrider", "--bin", "outrider"]))?;
+        .args(["test", "--workspace", "--no-run"]))?;
     run(Command::new(cargo())
         .current_dir(root)
         .args(["test", "--workspace"]))?;

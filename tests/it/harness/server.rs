@@ -11,6 +11,9 @@ use tokio::process::{Child, Command};
 /// The admin key every test server uses.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
+/// The secrets-at-rest key every test server starts with.
+pub const ENCRYPTION_KEY: &str = "k1:test-encryption-key-0123456789";
+
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,6 +61,11 @@ impl TestServerBuilder {
         self
     }
 
+    /// Use this database instead of a fresh one (several nodes on one PostgreSQL).
+    pub fn database_url(self, url: &str) -> Self {
+        self.env("OUTRIDER_DATABASE_URL", url)
+    }
+
     /// Start without built-in plugins.
     pub fn no_builtin_plugins(mut self) -> Self {
         let empty = tempfile::tempdir().expect("tempdir");
@@ -66,8 +74,21 @@ impl TestServerBuilder {
         self
     }
 
+    /// Start on a fresh database of the PostgreSQL server at `base`, whatever the suite's
+    /// backend.
+    pub async fn start_on_postgres(self, base: &str) -> TestServer {
+        let database = create_postgres_database(base);
+        self.start_with(Some(database)).await
+    }
+
     /// Start the server and wait until it listens.
     pub async fn start(self) -> TestServer {
+        let shared = self.env.iter().any(|(k, _)| k == "OUTRIDER_DATABASE_URL");
+        let database = if shared { None } else { postgres_database() };
+        self.start_with(database).await
+    }
+
+    async fn start_with(self, database: Option<(String, String)>) -> TestServer {
         let data_dir = self
             .data_dir
             .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
@@ -75,7 +96,8 @@ impl TestServerBuilder {
             .plugins_dir
             .unwrap_or_else(|| workspace_root().join("target/plugins"));
         let mut env = self.env;
-        let database = postgres_database();
+        let shared = self.env.iter().any(|(k, _)| k == "OUTRIDER_DATABASE_URL");
+        let database = if shared { None } else { postgres_database() };
         if let Some((url, _)) = &database {
             env.push(("OUTRIDER_DATABASE_URL".into(), url.clone()));
         }
@@ -137,7 +159,13 @@ impl TestServer {
             )
             .env("OUTRIDER_LOG", "info,outrider=debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_path())
+                    .expect("server log file"),
+            ))
             .kill_on_drop(true);
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -155,7 +183,7 @@ impl TestServer {
         })
         .await
         .expect("server did not start within 120 s")
-        .expect("server exited before listening (see its stderr above)");
+        .unwrap_or_else(|| panic!("server exited before listening:\n{}", self.logs()));
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.base_url = line;
@@ -185,6 +213,56 @@ impl TestServer {
             let _ = child.kill().await;
             let _ = child.wait().await;
         }
+    }
+
+    /// URL of this server's own PostgreSQL database, if it has one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|(url, _)| url.as_str())
+    }
+
+    /// The data directory (SQLite database, cache, `server.log`).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
+    }
+
+    /// Everything the server wrote to stderr (its logs) so far, across restarts.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Run another `outrider` subcommand (e.g. `keys rotate`) on this server's data
+    /// directory and database; returns (success, stdout + stderr).
+    pub fn run_cli(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+        let mut cmd = std::process::Command::new(binary_path());
+        cmd.args(args).arg("--data-dir").arg(self.data_dir.path());
+        cmd.env("OUTRIDER_API_KEY", ADMIN_KEY)
+            .env("OUTRIDER_ENCRYPTION_KEY", ENCRYPTION_KEY);
+        if let Some((url, _)) = &self.database {
+            cmd.env("OUTRIDER_DATABASE_URL", url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run outrider");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Replace an environment variable for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
     }
 
     /// Absolute URL for an API path like `/api/v1/plugins`.
@@ -229,9 +307,9 @@ fn postgres_database() -> Option<(String, String)> {
         std::process::id(),
         NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     );
-    psql(&base, &format!("DROP DATABASE IF EXISTS {name}"));
-    psql(&base, &format!("CREATE DATABASE {name}"));
-    Some((format!("{}/{name}", base.trim_end_matches('/')), name))
+    psql(base, &format!("DROP DATABASE IF EXISTS {name}"));
+    psql(base, &format!("CREATE DATABASE {name}"));
+    (format!("{}/{name}", base.trim_end_matches('/')), name)
 }
 
 static NEXT_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
