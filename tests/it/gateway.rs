@@ -494,3 +494,48 @@ async fn consecutive_failures_alert_and_auto_disable() {
     );
     assert_eq!(attempts_now, 4);
 }
+
+#[tokio::test]
+async fn a_destination_can_override_the_retry_policy() {
+    let server = server().await;
+    let sink = TestReceiver::with_script(&[500; 20]).await;
+    let dest = tenant_with_webhook(
+        &server,
+        "acme",
+        &sink,
+        json!({ "retry_schedule": "50ms", "retry_max_attempts": 2 }),
+    )
+    .await;
+    let (status, res) = call(
+        &server,
+        Method::PATCH,
+        &format!("/api/v1/tenants/acme/destinations/{dest}"),
+        Some(json!({ "retry_schedule": "soon" })),
+    )
+    .await;
+    assert_eq!(status, 400, "{res}");
+    assert!(
+        res["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("retry_schedule:"),
+        "{res}"
+    );
+    call(
+        &server,
+        Method::POST,
+        "/api/v1/publish",
+        Some(json!({ "tenant_id": "acme", "topic": "order.paid", "data": {} })),
+    )
+    .await;
+    eventually("two attempts", Duration::from_secs(10), || async {
+        (sink.requests().len() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sink.requests().len(),
+        2,
+        "the destination allows 2 attempts, the server 4"
+    );
+}

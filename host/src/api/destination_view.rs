@@ -31,6 +31,12 @@ pub struct DestinationView {
     /// A link to the target, when it is a URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     target_url: Option<String>,
+    /// Outrider extension: this destination's retry schedule, when it has its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_schedule: Option<String>,
+    /// Outrider extension: this destination's attempt limit, when it has its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_max_attempts: Option<i64>,
 }
 
 /// Render a stored destination.
@@ -95,5 +101,7 @@ pub fn view(state: &AppState, row: &DestinationRow) -> ApiResult<DestinationView
         updated_at: rfc3339(row.updated_at),
         target,
         target_url,
+        retry_schedule: row.retry_schedule.clone(),
+        retry_max_attempts: row.retry_max_attempts,
     })
 }

@@ -114,6 +114,44 @@ struct DestinationBody {
     metadata: Option<Value>,
     #[serde(default)]
     disabled_at: Option<Value>,
+    /// Outrider extension: retry schedule for this destination (`30s,5m,1h`), `null` to
+    /// follow the server's.
+    #[serde(default)]
+    retry_schedule: Option<Value>,
+    /// Outrider extension: attempts for this destination, `null` for the server's.
+    #[serde(default)]
+    retry_max_attempts: Option<Value>,
+}
+
+/// Check and apply the retry overrides of a body to a row.
+fn apply_retry(body: &DestinationBody, row: &mut DestinationRow) -> ApiResult<()> {
+    match &body.retry_schedule {
+        None => {}
+        Some(Value::Null) => row.retry_schedule = None,
+        Some(Value::String(s)) => {
+            crate::delivery::retry::RetrySchedule::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("retry_schedule: {e}")))?;
+            row.retry_schedule = Some(s.clone());
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "retry_schedule: must be a string like \"30s,5m,1h\" or null",
+            ))
+        }
+    }
+    match &body.retry_max_attempts {
+        None => {}
+        Some(Value::Null) => row.retry_max_attempts = None,
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| (1..=100).contains(&n)) => {
+            row.retry_max_attempts = n.as_i64()
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "retry_max_attempts: must be an integer from 1 to 100, or null",
+            ))
+        }
+    }
+    Ok(())
 }
 
 fn prototype_for(
@@ -256,8 +294,8 @@ async fn create(
             .ok_or_else(|| ApiError::bad_request("topics: is required"))?,
     )?;
     let filter = parse_filter(&body.filter)?;
-    let config = Value::Object(object("config", body.config)?);
-    let mut credentials = object("credentials", body.credentials)?;
+    let config = Value::Object(object("config", body.config.clone())?);
+    let mut credentials = object("credentials", body.credentials.clone())?;
     fill_generated(&prototype, &mut credentials);
     let credentials = Value::Object(credentials);
     let delivery_metadata = string_map(
@@ -265,7 +303,7 @@ async fn create(
         body.delivery_metadata.as_ref().unwrap_or(&Value::Null),
     )?;
     let metadata = string_map("metadata", body.metadata.as_ref().unwrap_or(&Value::Null))?;
-    let id = match body.id {
+    let id = match body.id.clone() {
         Some(id) => {
             super::tenants::check_tenant_id(&id).map_err(|_| {
                 ApiError::bad_request(
@@ -277,7 +315,7 @@ async fn create(
         None => format!("des_{}", ulid::Ulid::new().to_string().to_lowercase()),
     };
     validate(&plugin, &prototype, &config, &credentials).await?;
-    let row = DestinationRow {
+    let mut row = DestinationRow {
         id: id.clone(),
         tenant_id: tenant_id.clone(),
         r#type: prototype.id.clone(),
@@ -289,9 +327,12 @@ async fn create(
         metadata: map_column(&metadata),
         disabled_at: None,
         consecutive_failures: 0,
+        retry_schedule: None,
+        retry_max_attempts: None,
         created_at: 0,
         updated_at: 0,
     };
+    apply_retry(&body, &mut row)?;
     let max = state.config.max_destinations_per_tenant as i64;
     let row = state.store.insert_destination(&row, max).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &row)?)))
@@ -320,6 +361,7 @@ async fn update(
     if body.filter.is_some() {
         row.filter = parse_filter(&body.filter)?;
     }
+    apply_retry(&body, &mut row)?;
     let mut config: Value = serde_json::from_str(&row.config).unwrap_or(Value::Object(Map::new()));
     if let Some(patch) = &body.config {
         object("config", Some(patch.clone()))?;

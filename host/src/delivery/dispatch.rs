@@ -99,7 +99,7 @@ pub async fn dispatch(
             destination.r#type
         ));
         record.error_kind = Some("misconfigured");
-        record.next = next_step(ctx, &event, attempt_number, outcome);
+        record.next = next_step(ctx, &event, &destination, attempt_number, outcome);
         return record;
     };
     record.plugin_id = Some(plugin.id.clone());
@@ -136,7 +136,7 @@ pub async fn dispatch(
                     .join("; "),
             );
             record.error_kind = Some("misconfigured");
-            record.next = next_step(ctx, &event, attempt_number, outcome);
+            record.next = next_step(ctx, &event, &destination, attempt_number, outcome);
             return record;
         }
     }
@@ -171,7 +171,7 @@ pub async fn dispatch(
         }
         Err(failure) => classify(&mut record, failure, ctx, &plugin.id),
     };
-    record.next = next_step(ctx, &event, attempt_number, outcome);
+    record.next = next_step(ctx, &event, &destination, attempt_number, outcome);
     record
 }
 
@@ -248,16 +248,27 @@ fn classify(
 fn next_step(
     ctx: &DispatchContext,
     event: &EventRow,
+    destination: &DestinationRow,
     attempt_number: i64,
     outcome: Outcome,
 ) -> NextStep {
     if !event.eligible_for_retry {
         return NextStep::GiveUp;
     }
-    match ctx
-        .retry
-        .next_delay(attempt_number as u32, &outcome, &mut rand::thread_rng())
+    // A destination's own schedule or attempt limit replaces the server's.
+    let own;
+    let policy = if destination.retry_schedule.is_some() || destination.retry_max_attempts.is_some()
     {
+        let max = destination
+            .retry_max_attempts
+            .map_or(ctx.retry.max_attempts(), |n| n as u32);
+        let schedule = destination.retry_schedule.as_deref().unwrap_or("");
+        own = RetryPolicy::from_config(schedule, max).unwrap_or_else(|_| ctx.retry.clone());
+        &own
+    } else {
+        &ctx.retry
+    };
+    match policy.next_delay(attempt_number as u32, &outcome, &mut rand::thread_rng()) {
         Some(delay) => NextStep::RetryAt(now_ms() + delay.as_millis() as i64),
         None => NextStep::GiveUp,
     }

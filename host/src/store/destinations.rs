@@ -31,6 +31,10 @@ pub struct DestinationRow {
     pub disabled_at: Option<i64>,
     /// Failures in a row since the last success.
     pub consecutive_failures: i64,
+    /// Retry schedule overriding the server's, e.g. `10s,1m,10m`.
+    pub retry_schedule: Option<String>,
+    /// Attempts overriding the server's maximum.
+    pub retry_max_attempts: Option<i64>,
     /// ms since the epoch.
     pub created_at: i64,
     /// ms since the epoch.
@@ -39,7 +43,8 @@ pub struct DestinationRow {
 
 const COLUMNS: &str =
     "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
-                       metadata, disabled_at, consecutive_failures, created_at, updated_at";
+                       metadata, disabled_at, consecutive_failures, created_at, updated_at, retry_schedule, \
+                       retry_max_attempts";
 
 impl Store {
     /// Insert a destination unless the tenant already has `max` of them.
@@ -72,7 +77,7 @@ impl Store {
         }
         let now = now_ms();
         sqlx::query(&format!(
-            "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11)"
+            "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12, $13)"
         ))
         .bind(&d.id)
         .bind(&d.tenant_id)
@@ -85,6 +90,8 @@ impl Store {
         .bind(&d.metadata)
         .bind(d.disabled_at)
         .bind(now)
+        .bind(&d.retry_schedule)
+        .bind(d.retry_max_attempts)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -95,7 +102,8 @@ impl Store {
     pub async fn update_destination(&self, d: &DestinationRow) -> StoreResult<DestinationRow> {
         let done = sqlx::query(
             "UPDATE destinations SET type = $3, topics = $4, filter = $5, config = $6, credentials = $7, \
-             delivery_metadata = $8, metadata = $9, disabled_at = $10, updated_at = $11 \
+             delivery_metadata = $8, metadata = $9, disabled_at = $10, updated_at = $11, \
+             retry_schedule = $12, retry_max_attempts = $13 \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&d.tenant_id)
@@ -109,6 +117,8 @@ impl Store {
         .bind(&d.metadata)
         .bind(d.disabled_at)
         .bind(now_ms())
+        .bind(&d.retry_schedule)
+        .bind(d.retry_max_attempts)
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
@@ -244,6 +254,8 @@ fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
         metadata: row.try_get("metadata")?,
         disabled_at: row.try_get("disabled_at")?,
         consecutive_failures: row.try_get("consecutive_failures")?,
+        retry_schedule: row.try_get("retry_schedule")?,
+        retry_max_attempts: row.try_get("retry_max_attempts")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

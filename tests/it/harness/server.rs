@@ -96,8 +96,6 @@ impl TestServerBuilder {
             .plugins_dir
             .unwrap_or_else(|| workspace_root().join("target/plugins"));
         let mut env = self.env;
-        let shared = self.env.iter().any(|(k, _)| k == "OUTRIDER_DATABASE_URL");
-        let database = if shared { None } else { postgres_database() };
         if let Some((url, _)) = &database {
             env.push(("OUTRIDER_DATABASE_URL".into(), url.clone()));
         }
@@ -302,6 +300,11 @@ fn postgres_database() -> Option<(String, String)> {
     let base = std::env::var("OUTRIDER_TEST_POSTGRES")
         .ok()
         .filter(|s| !s.is_empty())?;
+    Some(create_postgres_database(&base))
+}
+
+/// A fresh, empty database on the PostgreSQL server at `base`: (URL, name).
+fn create_postgres_database(base: &str) -> (String, String) {
     let name = format!(
         "outrider_test_{}_{}",
         std::process::id(),
