@@ -14,3 +14,4 @@ pub mod keys;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -275,8 +275,19 @@ fn next_step(
 }
 
 impl DispatchContext {
-    /// After a batch of attempts is durable: raise consecutive-failure alerts.
+    /// After a batch of attempts is durable: count them and raise consecutive-failure
+    /// alerts.
     pub async fn after_commit(&self, records: &[AttemptRecord], streaks: &[i64]) {
+        let counters = &*crate::telemetry::COUNTERS;
+        for record in records {
+            let counter = if record.status == "success" {
+                &counters.attempts_success
+            } else {
+                &counters.attempts_failed
+            };
+            crate::telemetry::add(counter, 1);
+            crate::telemetry::add(&counters.attempt_ms_total, record.duration_ms.max(0) as u64);
+        }
         for (record, streak) in records.iter().zip(streaks) {
             if record.status == "success" {
                 continue;

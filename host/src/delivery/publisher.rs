@@ -63,6 +63,18 @@ async fn write_loop(
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
         match store.publish_events(&events).await {
             Ok(outcomes) => {
+                let counters = &*crate::telemetry::COUNTERS;
+                for outcome in &outcomes {
+                    if outcome.duplicate {
+                        crate::telemetry::add(&counters.events_duplicate, 1);
+                    } else {
+                        crate::telemetry::add(&counters.events_published, 1);
+                        crate::telemetry::add(
+                            &counters.deliveries_queued,
+                            outcome.destination_ids.len() as u64,
+                        );
+                    }
+                }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
