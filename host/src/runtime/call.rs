@@ -125,6 +125,15 @@ impl CallContext {
         }
     }
 
+    /// Prepare a reused store's data for another call.
+    pub fn begin_call(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+        self.timed_out = false;
+        self.limiter.hit = false;
+        self.denials.clear();
+        self.log_count = 0;
+    }
+
     /// Time left before the deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

@@ -35,7 +35,11 @@ const KEEP_RESIDENT: usize = 2 * 1024 * 1024;
 /// Build the engine for `config`.
 pub fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
     let memory_cap = config.memory_limit.div_ceil(WASM_PAGE).max(1) * WASM_PAGE;
-    let instances = config.max_instances.max(1);
+    // Calls in flight plus warm instances kept for reuse.
+    let instances = config
+        .max_instances
+        .max(1)
+        .saturating_add(config.idle_cap());
 
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)

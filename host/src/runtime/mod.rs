@@ -37,6 +37,7 @@ pub mod manifest;
 pub mod network;
 pub mod plugin;
 pub mod registry;
+pub mod reuse;
 pub mod validate;
 
 #[cfg(test)]
@@ -74,6 +75,21 @@ pub struct RuntimeConfig {
     /// Concurrent instances (calls in flight) across all plugins (default 1000); further
     /// calls wait for a free slot, up to `call_timeout`.
     pub max_instances: u32,
+    /// Calls a warm instance may serve for the same target (same tenant, id,
+    /// configuration and credentials) before it is discarded; `0` (the default) gives
+    /// every call a fresh instance. See [`reuse`] for what persists between calls.
+    pub instance_reuse: u32,
+}
+
+impl RuntimeConfig {
+    /// Idle instances kept across all plugins when reuse is on.
+    pub fn idle_cap(&self) -> u32 {
+        if self.instance_reuse == 0 {
+            0
+        } else {
+            (self.max_instances / 4).clamp(1, 256)
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -86,6 +102,7 @@ impl Default for RuntimeConfig {
             http_response_cap: 1024 * 1024,
             http_request_cap: 10 * 1024 * 1024,
             max_instances: 1000,
+            instance_reuse: 0,
         }
     }
 }
@@ -99,6 +116,7 @@ struct RuntimeInner {
     cache_hits: AtomicU64,
     compiles: AtomicU64,
     slots: Arc<tokio::sync::Semaphore>,
+    idle_budget: Arc<reuse::IdleBudget>,
     _ticker: engine::EpochTicker,
 }
 
@@ -141,6 +159,7 @@ impl PluginRuntime {
             None => None,
         };
         let ticker = engine::EpochTicker::start(engine.clone())?;
+        let idle_budget = reuse::IdleBudget::new(config.idle_cap() as usize);
         let slots = Arc::new(tokio::sync::Semaphore::new(
             config.max_instances.max(1) as usize
         ));
@@ -154,6 +173,7 @@ impl PluginRuntime {
                 cache_hits: AtomicU64::new(0),
                 compiles: AtomicU64::new(0),
                 slots,
+                idle_budget,
                 _ticker: ticker,
             }),
         })
@@ -167,6 +187,11 @@ impl PluginRuntime {
     /// Components served from the on-disk cache so far.
     pub fn cache_hits(&self) -> u64 {
         self.inner.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// Warm instances kept for reuse right now, across plugins.
+    pub fn idle_instances(&self) -> usize {
+        self.inner.idle_budget.count()
     }
 
     /// Components compiled so far.
@@ -259,6 +284,7 @@ impl PluginRuntime {
             inner.caps.clone(),
             limits,
             inner.slots.clone(),
+            reuse::IdlePool::new(inner.idle_budget.clone(), inner.config.instance_reuse),
         )))
     }
 

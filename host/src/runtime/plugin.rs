@@ -13,13 +13,13 @@
 //! [`LoadedPlugin::quarantined`] and do not call it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use wasmtime::component::InstancePre;
+use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Engine, Store};
 
 use super::call::{self, CallContext, CallLabels, Fault};
@@ -29,9 +29,10 @@ use super::calls::{
 use super::capabilities::state::scope_key;
 use super::capabilities::Capabilities;
 use super::fields::FieldRules;
-use super::guest::{GuestExports, TransformRejection};
+use super::guest::{GuestExports, TargetJson, TransformRejection};
 use super::manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
 use super::network::HostAllowlist;
+use super::reuse::{IdlePool, TargetKey};
 
 /// Per-call limits, copied from the runtime configuration at load.
 #[derive(Clone, Debug)]
@@ -73,6 +74,8 @@ pub struct LoadedPlugin {
     pub(crate) limits: CallLimits,
     pub(crate) name: Arc<str>,
     pub(crate) slots: Arc<Semaphore>,
+    pub(crate) idle: IdlePool,
+    warm_calls: AtomicU64,
     rules: HashMap<(PrototypeKind, String), FieldRules>,
     health: Health,
 }
@@ -105,6 +108,7 @@ impl LoadedPlugin {
         caps: Arc<Capabilities>,
         limits: CallLimits,
         slots: Arc<Semaphore>,
+        idle: IdlePool,
     ) -> Self {
         let rules = manifest
             .prototypes
@@ -127,6 +131,8 @@ impl LoadedPlugin {
             limits,
             name,
             slots,
+            idle,
+            warm_calls: AtomicU64::new(0),
             rules,
             health: Health::default(),
         }
@@ -305,6 +311,59 @@ impl LoadedPlugin {
         result
     }
 
+    /// Warm instances kept for reuse (0 unless `instance_reuse` is on).
+    pub fn idle_instances(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// Calls served by a warm (reused) instance so far.
+    pub fn warm_calls(&self) -> u64 {
+        self.warm_calls.load(Ordering::Relaxed)
+    }
+
+    /// Drop the warm instances (the plugin was replaced or removed).
+    pub fn release_idle(&self) {
+        self.idle.clear();
+    }
+
+    /// A store and, when reusing, a warm instance for a call on `target`.
+    fn store_for_target(
+        &self,
+        proto: &Prototype,
+        target: &Target,
+        json: &TargetJson,
+    ) -> (Store<CallContext>, Option<Instance>, Option<TargetKey>, u32) {
+        if !self.idle.enabled() {
+            return (self.store(Some(proto), Some(target)), None, None, 0);
+        }
+        let key = self.idle.key(target, json);
+        match self.idle.take(&key) {
+            Some(mut idle) => {
+                self.warm_calls.fetch_add(1, Ordering::Relaxed);
+                idle.store.data_mut().begin_call(self.limits.call_timeout);
+                idle.store.set_epoch_deadline(1);
+                (idle.store, Some(idle.instance), Some(key), idle.uses)
+            }
+            None => (self.store(Some(proto), Some(target)), None, Some(key), 0),
+        }
+    }
+
+    /// Keep the instance of a call that completed cleanly, if reusing.
+    fn keep(
+        &self,
+        key: Option<TargetKey>,
+        store: Store<CallContext>,
+        instance: Option<Instance>,
+        uses: u32,
+    ) {
+        if let (Some(key), Some(instance)) = (key, instance) {
+            let data = store.data();
+            if data.denials.is_empty() && !data.timed_out && !data.limiter.hit {
+                self.idle.put(key, store, instance, uses + 1);
+            }
+        }
+    }
+
     /// Deliver `event` to `target`.
     pub async fn deliver(
         &self,
@@ -322,18 +381,28 @@ impl LoadedPlugin {
             });
         };
         let _slot = self.slot().await?;
-        let mut store = self.store(Some(proto), Some(target));
+        let json = TargetJson::new(target);
+        let (mut store, warm, key, uses) = self.store_for_target(proto, target, &json);
         let deadline = store.data().deadline;
         let outcome = call::with_deadline(deadline, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            self.guest
-                .deliver(&mut store, &instance, target, event)
-                .await
+            let instance = match warm {
+                Some(instance) => instance,
+                None => self.pre.instantiate_async(&mut store).await?,
+            };
+            let result = self
+                .guest
+                .deliver(&mut store, &instance, target, &json, event)
+                .await?;
+            Ok((instance, result))
         })
         .await;
-        let result = self.finish(&store, outcome)?;
-        let cap = self.limits.response_cap;
+        let (instance, result) = match self.finish(&store, outcome) {
+            Ok((instance, result)) => (Some(instance), result),
+            Err(fault) => return Err(fault.into()),
+        };
         let denied = store.data().denials.first().cloned();
+        self.keep(key, store, instance, uses);
+        let cap = self.limits.response_cap;
         match result {
             Ok(mut delivered) => {
                 delivered.response_body = delivered.response_body.map(|b| cap_text(b, cap));
@@ -365,18 +434,28 @@ impl LoadedPlugin {
             )));
         };
         let _slot = self.slot().await?;
-        let mut store = self.store(Some(proto), Some(target));
-        let deadline = store.data().deadline;
+        let json = TargetJson::new(target);
         let input = input.to_string();
+        let (mut store, warm, key, uses) = self.store_for_target(proto, target, &json);
+        let deadline = store.data().deadline;
         let outcome = call::with_deadline(deadline, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            self.guest
-                .transform(&mut store, &instance, target, input)
-                .await
+            let instance = match warm {
+                Some(instance) => instance,
+                None => self.pre.instantiate_async(&mut store).await?,
+            };
+            let result = self
+                .guest
+                .transform(&mut store, &instance, target, &json, &input)
+                .await?;
+            Ok((instance, result))
         })
         .await;
-        let result = self.finish(&store, outcome)?;
+        let (instance, result) = match self.finish(&store, outcome) {
+            Ok((instance, result)) => (Some(instance), result),
+            Err(fault) => return Err(fault.into()),
+        };
         let denied = store.data().denials.first().cloned();
+        self.keep(key, store, instance, uses);
         match result {
             Ok(outputs) => outputs
                 .iter()

@@ -104,6 +104,9 @@ impl PluginRegistry {
             .map(|i| inner.plugins.remove(i));
         inner.plugins.push(plugin);
         inner.reindex();
+        if let Some(old) = &replaced {
+            old.release_idle();
+        }
         replaced
     }
 
@@ -113,6 +116,7 @@ impl PluginRegistry {
         let at = inner.plugins.iter().position(|p| p.id == id)?;
         let removed = inner.plugins.remove(at);
         inner.reindex();
+        removed.release_idle();
         Some(removed)
     }
 

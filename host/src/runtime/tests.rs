@@ -531,6 +531,58 @@ async fn bursts_beyond_the_instance_pool_wait_for_a_slot() {
 }
 
 #[tokio::test]
+async fn warm_instances_serve_the_same_target_only() {
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        instance_reuse: 3,
+        ..config()
+    })
+    .unwrap();
+    let plugin = runtime
+        .load(&component("warm", Behaviour::Ok))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        plugin.deliver(&target(), &event()).await.unwrap();
+    }
+    // Calls 2 and 3 reuse the first instance, which is then retired after 3 uses;
+    // call 4 starts a fresh one that call 5 reuses.
+    assert_eq!(plugin.warm_calls(), 3);
+    assert_eq!(plugin.idle_instances(), 1);
+    assert_eq!(runtime.idle_instances(), 1);
+
+    // Another target, or the same one with other credentials, gets its own instance.
+    let other = Target {
+        id: "des_2".into(),
+        ..target()
+    };
+    plugin.deliver(&other, &event()).await.unwrap();
+    let rotated = Target {
+        credentials: serde_json::json!({"secret": "new"}),
+        ..target()
+    };
+    plugin.deliver(&rotated, &event()).await.unwrap();
+    assert_eq!(plugin.warm_calls(), 3);
+    assert_eq!(plugin.idle_instances(), 3);
+
+    // A crash discards the instance instead of keeping it.
+    let trap = runtime
+        .load(&component("trap-warm", Behaviour::Trap))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            trap.deliver(&target(), &event()).await,
+            Err(DeliveryFailure::Trap(_))
+        ));
+    }
+    assert_eq!(trap.idle_instances(), 0);
+    assert_eq!(trap.warm_calls(), 0);
+
+    plugin.release_idle();
+    assert_eq!(runtime.idle_instances(), 0);
+}
+
+#[tokio::test]
 #[ignore = "timing probe; run with --ignored --nocapture in release"]
 async fn probe_call_overhead() {
     let runtime = PluginRuntime::new(RuntimeConfig {

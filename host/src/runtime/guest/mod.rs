@@ -15,6 +15,25 @@ use super::validate::{ExportSet, LoadError};
 
 mod v0_1_0;
 
+/// JSON text of a target's config and credentials, made once per call (and hashed by
+/// instance reuse).
+pub struct TargetJson {
+    /// `target.config` as JSON text.
+    pub config: String,
+    /// `target.credentials` as JSON text.
+    pub credentials: String,
+}
+
+impl TargetJson {
+    /// Serialize `target`'s config and credentials.
+    pub fn new(target: &Target) -> Self {
+        TargetJson {
+            config: target.config.to_string(),
+            credentials: target.credentials.to_string(),
+        }
+    }
+}
+
 /// A plugin's own answer to `transform` when it declines the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransformRejection {
@@ -99,9 +118,10 @@ impl GuestExports {
         store: &mut Store<CallContext>,
         instance: &Instance,
         target: &Target,
+        json: &TargetJson,
         event: &Event,
     ) -> wasmtime::Result<Result<Delivered, DeliveryFailure>> {
-        dispatch!(self, g => g.deliver(store, instance, target, event).await)
+        dispatch!(self, g => g.deliver(store, instance, target, json, event).await)
     }
 
     /// `transformer.transform`; outputs are JSON texts.
@@ -110,8 +130,9 @@ impl GuestExports {
         store: &mut Store<CallContext>,
         instance: &Instance,
         target: &Target,
-        input: String,
+        json: &TargetJson,
+        input: &str,
     ) -> wasmtime::Result<Result<Vec<String>, TransformRejection>> {
-        dispatch!(self, g => g.transform(store, instance, target, input).await)
+        dispatch!(self, g => g.transform(store, instance, target, json, input).await)
     }
 }

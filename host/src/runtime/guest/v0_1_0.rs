@@ -14,7 +14,7 @@ use wasmtime::component::{
 };
 use wasmtime::Store;
 
-use super::TransformRejection;
+use super::{TargetJson, TransformRejection};
 use crate::runtime::bindings::v0_1_0::{destination, plugin, transformer};
 use crate::runtime::call::CallContext;
 use crate::runtime::calls::{Delivered, DeliveryFailure, Event, Target};
@@ -119,29 +119,19 @@ fn entries<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<Ent
         .collect()
 }
 
-/// JSON text of a target's config and credentials, kept alive for the call.
-struct TargetJson {
-    config: String,
-    credentials: String,
-}
-
-impl TargetJson {
-    fn new(target: &Target) -> Self {
-        TargetJson {
-            config: target.config.to_string(),
-            credentials: target.credentials.to_string(),
-        }
-    }
-
-    fn param<'a>(&'a self, target: &'a Target, metadata: &'a [EntryParam<'a>]) -> TargetParam<'a> {
-        TargetParam {
-            prototype: &target.prototype,
-            id: &target.id,
-            tenant_id: &target.tenant_id,
-            config: &self.config,
-            credentials: &self.credentials,
-            delivery_metadata: metadata,
-        }
+/// The borrowed `target` record.
+fn target_param<'a>(
+    target: &'a Target,
+    json: &'a TargetJson,
+    metadata: &'a [EntryParam<'a>],
+) -> TargetParam<'a> {
+    TargetParam {
+        prototype: &target.prototype,
+        id: &target.id,
+        tenant_id: &target.tenant_id,
+        config: &json.config,
+        credentials: &json.credentials,
+        delivery_metadata: metadata,
     }
 }
 
@@ -255,6 +245,7 @@ impl Exports {
         store: &mut Store<CallContext>,
         instance: &Instance,
         target: &Target,
+        json: &TargetJson,
         event: &Event,
     ) -> wasmtime::Result<Result<Delivered, DeliveryFailure>> {
         let index = self
@@ -269,11 +260,10 @@ impl Exports {
         // same export types.
         let deliver =
             unsafe { TypedFunc::<DeliverParams<'_>, DeliverResults>::new_unchecked(func) };
-        let json = TargetJson::new(target);
         let delivery_metadata = entries(target.delivery_metadata.iter());
         let metadata = entries(event.metadata.iter());
         let params = (
-            json.param(target, &delivery_metadata),
+            target_param(target, json, &delivery_metadata),
             EventParam {
                 id: &event.id,
                 tenant_id: &event.tenant_id,
@@ -316,7 +306,8 @@ impl Exports {
         store: &mut Store<CallContext>,
         instance: &Instance,
         target: &Target,
-        input: String,
+        json: &TargetJson,
+        input: &str,
     ) -> wasmtime::Result<Result<Vec<String>, TransformRejection>> {
         let index = self
             .transform
@@ -328,9 +319,8 @@ impl Exports {
         // SAFETY: as in `deliver`: checked against these types by `verify` at load.
         let transform =
             unsafe { TypedFunc::<TransformParams<'_>, TransformResults>::new_unchecked(func) };
-        let json = TargetJson::new(target);
         let delivery_metadata = entries(target.delivery_metadata.iter());
-        let params = (json.param(target, &delivery_metadata), input.as_str());
+        let params = (target_param(target, json, &delivery_metadata), input);
         let (result,) = transform.call_async(&mut *store, params).await?;
         Ok(match result {
             Ok(outputs) => Ok(outputs),
