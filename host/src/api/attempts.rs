@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::pagination::{PageQuery, SeekPagination};
-use super::wire::{parse_time, rfc3339};
+use super::wire::{rfc3339, split_list, TimeRange};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AttemptQuery, AttemptRow};
@@ -97,10 +97,8 @@ struct AttemptFilters {
     destination_id: Option<String>,
     status: Option<String>,
     topic: Option<String>,
-    #[serde(rename = "time[gte]")]
-    time_gte: Option<String>,
-    #[serde(rename = "time[lte]")]
-    time_lte: Option<String>,
+    #[serde(flatten)]
+    time: TimeRange,
     #[serde(flatten)]
     page: PageQuery,
 }
@@ -109,17 +107,6 @@ struct AttemptFilters {
 struct AttemptPage {
     models: Vec<AttemptView>,
     pagination: SeekPagination,
-}
-
-fn split(raw: Option<String>) -> Vec<String> {
-    raw.map(|s| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 async fn list(
@@ -134,26 +121,19 @@ async fn list(
             return Err(ApiError::bad_request("status: must be success or failed"));
         }
     }
-    let mut destination_ids = split(f.destination_id);
+    let mut destination_ids = split_list(f.destination_id.as_deref());
     if let Some(d) = destination {
         destination_ids = vec![d];
     }
+    let (time_gte, time_lte) = f.time.bounds()?;
     let query = AttemptQuery {
         tenant_id: tenant,
         event_id: f.event_id,
         destination_ids,
         status: f.status,
-        topics: split(f.topic),
-        time_gte: f
-            .time_gte
-            .as_deref()
-            .map(|t| parse_time("time[gte]", t))
-            .transpose()?,
-        time_lte: f
-            .time_lte
-            .as_deref()
-            .map(|t| parse_time("time[lte]", t))
-            .transpose()?,
+        topics: split_list(f.topic.as_deref()),
+        time_gte,
+        time_lte,
         after: page.position(),
         desc: page.desc(),
         limit: page.limit(),

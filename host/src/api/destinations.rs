@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::destination_view::{view, DestinationView};
 use super::merge_patch::merge_patch;
 use super::secrets::{apply_rotation, fill_generated};
-use super::wire::{map_column, string_map};
+use super::wire::{map_column, split_list, string_map};
 use super::{ApiError, ApiResult, AppState, FieldProblem, Json, Query};
 use crate::auth::Principal;
 use crate::delivery::credentials_aad;
@@ -47,18 +47,6 @@ struct ListQuery {
     topics: Option<String>,
 }
 
-fn split_list(raw: &Option<String>) -> Vec<String> {
-    raw.as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -67,8 +55,8 @@ async fn list(
 ) -> ApiResult<Json<Vec<DestinationView>>> {
     principal.require_tenant_access(&tenant_id)?;
     state.store.tenant(&tenant_id).await?;
-    let types = split_list(&query.types);
-    let topics = split_list(&query.topics);
+    let types = split_list(query.types.as_deref());
+    let topics = split_list(query.topics.as_deref());
     let mut out = Vec::new();
     for row in state.store.list_destinations(&tenant_id).await? {
         if !types.is_empty() && !types.contains(&row.r#type) {

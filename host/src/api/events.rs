@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::attempts::{attempt_view, AttemptView};
 use super::pagination::{PageQuery, SeekPagination};
-use super::wire::{json_column, parse_time, rfc3339};
+use super::wire::{json_column, rfc3339, split_list, TimeRange};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AttemptQuery, EventQuery, EventRow};
@@ -69,10 +69,8 @@ pub(super) struct EventFilters {
     tenant_id: Option<String>,
     destination_id: Option<String>,
     topic: Option<String>,
-    #[serde(rename = "time[gte]")]
-    time_gte: Option<String>,
-    #[serde(rename = "time[lte]")]
-    time_lte: Option<String>,
+    #[serde(flatten)]
+    time: TimeRange,
     #[serde(flatten)]
     page: PageQuery,
 }
@@ -158,23 +156,13 @@ async fn list(
     f: EventFilters,
 ) -> ApiResult<Json<EventPage>> {
     let page = f.page.validate()?;
+    let (time_gte, time_lte) = f.time.bounds()?;
     let query = EventQuery {
         tenant_id: tenant,
         destination_id: destination.clone(),
-        topics: f
-            .topic
-            .map(|t| t.split(',').map(String::from).collect())
-            .unwrap_or_default(),
-        time_gte: f
-            .time_gte
-            .as_deref()
-            .map(|t| parse_time("time[gte]", t))
-            .transpose()?,
-        time_lte: f
-            .time_lte
-            .as_deref()
-            .map(|t| parse_time("time[lte]", t))
-            .transpose()?,
+        topics: split_list(f.topic.as_deref()),
+        time_gte,
+        time_lte,
         after: page.position(),
         desc: page.desc(),
         limit: page.limit(),

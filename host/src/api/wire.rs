@@ -57,6 +57,39 @@ pub fn string_map(
     }
 }
 
+/// `time[gte]` / `time[lte]` query parameters of a listing.
+#[derive(serde::Deserialize, Default, Debug)]
+pub struct TimeRange {
+    #[serde(rename = "time[gte]")]
+    gte: Option<String>,
+    #[serde(rename = "time[lte]")]
+    lte: Option<String>,
+}
+
+impl TimeRange {
+    /// (from, to) in ms since the epoch; errors name the parameter.
+    pub fn bounds(&self) -> Result<(Option<i64>, Option<i64>), ApiError> {
+        let parse =
+            |name: &str, v: &Option<String>| v.as_deref().map(|t| parse_time(name, t)).transpose();
+        Ok((
+            parse("time[gte]", &self.gte)?,
+            parse("time[lte]", &self.lte)?,
+        ))
+    }
+}
+
+/// A comma-separated query parameter as a list (empty when absent).
+pub fn split_list(raw: Option<&str>) -> Vec<String> {
+    raw.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// Serialise an optional map for a text column.
 pub fn map_column(map: &Option<BTreeMap<String, String>>) -> Option<String> {
     map.as_ref()
