@@ -47,8 +47,11 @@ pub fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
         // components have one or two plus adapters.
         .total_core_instances(instances.saturating_mul(8))
         .max_core_instances_per_component(64)
-        // Usually one linear memory per component; leave headroom for a few that have two.
-        .total_memories(instances.saturating_add(instances / 2))
+        // One linear memory per component is the norm. Each memory slot reserves 4 GiB
+        // of address space plus guards (so bounds checks compile away): ~5 TiB for the
+        // default 1000 calls + 250 idle, of the 128 TiB a process has. Tests that create
+        // many runtimes at once should use a small `max_instances`.
+        .total_memories(instances.saturating_add(16))
         .max_memories_per_component(4)
         .total_tables(instances.saturating_mul(2))
         .max_tables_per_component(16)
