@@ -96,7 +96,9 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         },
         WorkerConfig {
             concurrency: config.delivery_concurrency.max(1),
-            lease: config.plugin_timeout() + std::time::Duration::from_secs(30),
+            // A claim outlives the plugin call it covers twice over, plus time to write the
+            // outcome; a node that dies leaves its claims to expire this long after.
+            lease: config.plugin_timeout() * 2 + std::time::Duration::from_secs(5),
             ..WorkerConfig::default()
         },
     );

@@ -379,7 +379,14 @@ async fn tenant_token_sees_only_its_tenant() {
 
 #[tokio::test]
 async fn kill_9_during_a_burst_loses_no_accepted_event() {
-    let mut server = server().await;
+    // A short plugin deadline keeps the delivery lease short: on PostgreSQL the restarted
+    // node waits for the dead one's claims to expire.
+    let mut server = TestServer::builder()
+        .allow_loopback()
+        .env("OUTRIDER_RETRY_SCHEDULE", "100ms,200ms,300ms")
+        .env("OUTRIDER_PLUGIN_TIMEOUT_MS", "3000")
+        .start()
+        .await;
     let sink = TestReceiver::start().await;
     tenant_with_webhook(&server, "acme", &sink, json!({})).await;
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
