@@ -36,6 +36,6 @@ pub mod v0_1_0 {
         },
     });
 
-    pub use exports::outrider::plugin::{destination, plugin, transformer};
-    pub use outrider::plugin::{http, log, state, tcp, types};
+    pub use self::exports::outrider::plugin::{destination, plugin, transformer};
+    pub use self::outrider::plugin::{http, log, state, tcp, types};
 }
