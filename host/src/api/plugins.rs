@@ -22,6 +22,7 @@ pub(super) fn router(config: &ServeConfig) -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/plugins/{id}", get(get_one).delete(remove))
+        .route("/plugins/{id}/release", axum::routing::post(release))
 }
 
 #[derive(Serialize)]
@@ -72,4 +73,16 @@ async fn remove(
     principal.require_admin()?;
     catalog::remove(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift a plugin's quarantine (after repeated crashes) so deliveries resume.
+async fn release(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PluginInfo>> {
+    principal.require_admin()?;
+    let info = catalog::get(&state, &id).await?;
+    state.registry.release_quarantine(&info.id);
+    Ok(Json(catalog::get(&state, &info.id).await?))
 }

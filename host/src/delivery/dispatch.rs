@@ -104,6 +104,22 @@ pub async fn dispatch(
     };
     record.plugin_id = Some(plugin.id.clone());
     record.plugin_version = Some(plugin.manifest.version.clone());
+    if ctx.registry.is_quarantined(&plugin.id) {
+        // Kept for later: releasing the plugin (or uploading a fixed version) resumes it.
+        record.error = Some(format!(
+            "plugin {} is quarantined after repeated crashes",
+            plugin.manifest.name
+        ));
+        record.error_kind = Some("quarantined");
+        record.next = next_step(
+            ctx,
+            &event,
+            &destination,
+            attempt_number,
+            Outcome::Retry { retry_after: None },
+        );
+        return record;
+    }
 
     let credentials = match ctx.keyring.decrypt_json(
         &destination.credentials,
