@@ -53,31 +53,14 @@ impl Store {
         d: &DestinationRow,
         max: i64,
     ) -> StoreResult<DestinationRow> {
-        let mut tx = self.pool().begin().await?;
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM destinations WHERE tenant_id = $1")
-            .bind(&d.tenant_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if count >= max {
-            return Err(StoreError::Conflict(format!(
-                "tenant {} already has the maximum of {max} destinations",
-                d.tenant_id
-            )));
-        }
-        let exists = sqlx::query("SELECT 1 FROM destinations WHERE id = $1")
-            .bind(&d.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "destination {} already exists",
-                d.id
-            )));
-        }
-        let now = now_ms();
-        sqlx::query(&format!(
-            "INSERT INTO destinations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12, $13)"
+        // One statement, writing first: on SQLite a transaction that reads and then writes
+        // fails at once ("database is locked") when another write landed in between; a
+        // single INSERT ... SELECT takes the write lock up front and waits its turn.
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO destinations ({COLUMNS}) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12, $13 \
+             WHERE (SELECT COUNT(*) FROM destinations WHERE tenant_id = $2) < $14 \
+             ON CONFLICT (id) DO NOTHING"
         ))
         .bind(&d.id)
         .bind(&d.tenant_id)
@@ -89,12 +72,26 @@ impl Store {
         .bind(&d.delivery_metadata)
         .bind(&d.metadata)
         .bind(d.disabled_at)
-        .bind(now)
+        .bind(now_ms())
         .bind(&d.retry_schedule)
         .bind(d.retry_max_attempts)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .bind(max)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let exists = sqlx::query("SELECT 1 FROM destinations WHERE id = $1")
+                .bind(&d.id)
+                .fetch_optional(self.pool())
+                .await?;
+            return Err(StoreError::Conflict(match exists {
+                Some(_) => format!("destination {} already exists", d.id),
+                None => format!(
+                    "tenant {} already has the maximum of {max} destinations",
+                    d.tenant_id
+                ),
+            }));
+        }
         self.destination(&d.tenant_id, &d.id).await
     }
 
@@ -259,4 +256,43 @@ fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support;
+
+    fn row(id: &str) -> DestinationRow {
+        DestinationRow {
+            id: id.into(),
+            tenant_id: "t".into(),
+            r#type: "webhook".into(),
+            topics: "[\"*\"]".into(),
+            filter: None,
+            config: "{}".into(),
+            credentials: "enc".into(),
+            delivery_metadata: None,
+            metadata: None,
+            disabled_at: None,
+            consecutive_failures: 0,
+            retry_schedule: None,
+            retry_max_attempts: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_enforces_the_cap_and_unique_ids() {
+        let (store, _dir) = test_support::sqlite().await;
+        store.upsert_tenant("t", None).await.unwrap();
+        store.insert_destination(&row("a"), 2).await.unwrap();
+        let dup = store.insert_destination(&row("a"), 2).await.unwrap_err();
+        assert!(dup.to_string().contains("already exists"), "{dup}");
+        store.insert_destination(&row("b"), 2).await.unwrap();
+        let cap = store.insert_destination(&row("c"), 2).await.unwrap_err();
+        assert!(cap.to_string().contains("maximum of 2"), "{cap}");
+        assert_eq!(store.list_destinations("t").await.unwrap().len(), 2);
+    }
 }
