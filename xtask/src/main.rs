@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module; this file only parses the command line and
 //! dispatches.
 
+mod bench;
 mod plugins;
 mod process;
 mod run;
@@ -21,6 +22,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure performance as ratios in one run: a WASM deliver call vs native, compile vs
+    /// compiled cache, and the gateway vs a raw loopback HTTP client (release builds).
+    Bench(bench::Args),
     /// Build every plugin, example and test fixture into WebAssembly components under
     /// `target/plugins/`.
     Plugins(plugins::Args),
@@ -34,6 +38,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
+        Command::Bench(args) => bench::run_bench(&args),
         Command::Plugins(args) => plugins::run(&args),
         Command::Run(args) => run::serve(&args),
         Command::Test(args) => test::run_all(&args),

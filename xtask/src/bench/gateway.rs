@@ -1,0 +1,656 @@
+//! `gateway/*`: the real release binary, publishing over HTTP, delivering through the
+//! `webhook` plugin to a loopback sink in this process; the same bodies POSTed straight
+//! to the sink are the ceiling.
+//!
+//! Everything shares the machine's cores: the server, and this process (load generator +
+//! sink). Nothing is pinned; instead the CPU time of both processes is read from `/proc`
+//! around each run and reported per event, so the split is visible.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+
+use super::http::{clock, event_data, start_sink, Conn, Sink};
+use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
+
+const API_KEY: &str = "bench-admin-key-0123456789abcdef";
+const ENCRYPTION_KEY: &str = "k1:bench-encryption-key-0123456789abcdef";
+
+/// What to run.
+pub struct Options {
+    /// `outrider` release binary.
+    pub binary: PathBuf,
+    /// Built plugins (`target/plugins`).
+    pub plugins_dir: PathBuf,
+    /// Events in the throughput run.
+    pub events: usize,
+    /// Concurrent keep-alive publishing clients.
+    pub concurrency: usize,
+    /// Length of the open-loop latency run.
+    pub latency_run: Duration,
+    /// `None`: SQLite in a temporary data directory; else a PostgreSQL URL (database
+    /// included).
+    pub database_url: Option<String>,
+    /// Prefix of the output lines (`gateway` or `gateway/postgres`).
+    pub label: String,
+    /// Also measure the raw ceiling.
+    pub raw: bool,
+}
+
+/// Results a later run may want (the raw ceiling is measured once).
+pub struct Outcome {
+    pub raw_rate: Option<f64>,
+}
+
+pub fn run(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(options, raw_rate))
+}
+
+/// The running server; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    fn start(options: &Options) -> Result<Server> {
+        let data_dir =
+            std::env::temp_dir().join(format!("outrider-bench-{}-{}", std::process::id(), clock()));
+        std::fs::create_dir_all(&data_dir)?;
+        let log = std::fs::File::create(data_dir.join("server.log"))?;
+        let mut command = Command::new(&options.binary);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--plugins-dir")
+            .arg(&options.plugins_dir)
+            .env("OUTRIDER_API_KEY", API_KEY)
+            .env("OUTRIDER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("OUTRIDER_ALLOW_NETWORKS", "127.0.0.0/8")
+            .env_remove("OUTRIDER_DATABASE_URL")
+            .env_remove("OUTRIDER_CONFIG")
+            .current_dir(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(url) = &options.database_url {
+            command.env("OUTRIDER_DATABASE_URL", url);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", options.binary.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("outrider listening on http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addr) => addr.parse().context("parsing the listen address")?,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                bail!("the server did not report its address; its log:\n{log}");
+            }
+        };
+        Ok(Server {
+            child,
+            addr,
+            data_dir,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+async fn admin(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let mut conn = Conn::open(addr, Some(&format!("Bearer {API_KEY}"))).await?;
+    let body = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    let (status, answer) = conn.send(method.clone(), path, body).await?;
+    if !status.is_success() {
+        bail!(
+            "{method} {path}: {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
+}
+
+fn publish_body(run: u64, seq: usize, t: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"tenant_id":"bench","topic":"bench.tick","data":{}}}"#,
+        event_data(run, seq, t)
+    ))
+}
+
+/// A publish for the tenant without destinations.
+fn ingest_body(run: u64, seq: usize, t: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"tenant_id":"bench-ingest","topic":"bench.tick","data":{}}}"#,
+        event_data(run, seq, t)
+    ))
+}
+
+/// The raw run's body: the event data itself, as the sink receives it from Outrider.
+fn raw_body(run: u64, seq: usize, t: u64) -> Bytes {
+    Bytes::from(event_data(run, seq, t))
+}
+
+/// fsync latency of 4 KiB appends in `dir` (µs): what one durable commit waits for.
+fn fsync_latency(dir: &Path, n: usize) -> Result<Samples> {
+    use std::io::Write;
+    let path = dir.join(format!("fsync-probe-{}", std::process::id()));
+    let mut file = std::fs::File::create(&path)?;
+    let block = [0u8; 4096];
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        file.write_all(&block)?;
+        let started = Instant::now();
+        file.sync_data()?;
+        samples.push(started.elapsed().as_micros() as u64);
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(Samples::new(samples))
+}
+
+/// Closed loop: `concurrency` clients send `n` requests as fast as answers come back.
+/// Returns (first send, per-request answer latency in µs, failures).
+async fn closed_loop(
+    addr: SocketAddr,
+    auth: Option<&str>,
+    path: &'static str,
+    concurrency: usize,
+    n: usize,
+    run: u64,
+    body: fn(u64, usize, u64) -> Bytes,
+) -> Result<(Vec<u64>, usize)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        let auth = auth.map(str::to_string);
+        let mut conn = Conn::open(addr, auth.as_deref()).await?;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(n / concurrency + 1);
+            let mut failures = 0usize;
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= n {
+                    break;
+                }
+                let t = clock();
+                match conn.send(Method::POST, path, body(run, seq, t)).await {
+                    Ok((status, _)) if status.is_success() => {
+                        latencies.push(clock() - t);
+                    }
+                    Ok(_) => failures += 1,
+                    Err(_) => {
+                        failures += 1;
+                        match Conn::open(addr, auth.as_deref()).await {
+                            Ok(c) => conn = c,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(n);
+    let mut failures = 0;
+    for task in tasks {
+        let (l, f) = task.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    Ok((latencies, failures))
+}
+
+/// Open loop: `n` publishes at `rate` per second, spread over `concurrency` connections
+/// (publish `i` goes out at `start + i / rate` on connection `i % concurrency`).
+/// Returns (answer latencies µs, failures, how late each send left in µs).
+async fn open_loop(
+    addr: SocketAddr,
+    concurrency: usize,
+    n: usize,
+    rate: f64,
+    run: u64,
+) -> Result<(Vec<u64>, usize, Vec<u64>)> {
+    let auth = format!("Bearer {API_KEY}");
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for k in 0..concurrency.min(n) {
+        let mut conn = Conn::open(addr, Some(&auth)).await?;
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut lateness) = (Vec::new(), Vec::new());
+            let mut failures = 0usize;
+            for seq in (k..n).step_by(concurrency) {
+                let due = start + Duration::from_secs_f64(seq as f64 / rate);
+                tokio::time::sleep_until(due).await;
+                lateness.push(
+                    tokio::time::Instant::now()
+                        .saturating_duration_since(due)
+                        .as_micros() as u64,
+                );
+                let t = clock();
+                let body = publish_body(run, seq, t);
+                match conn.send(Method::POST, "/api/v1/publish", body).await {
+                    Ok((status, _)) if status == StatusCode::ACCEPTED => {
+                        latencies.push(clock() - t)
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures, lateness)
+        }));
+    }
+    let (mut latencies, mut lateness) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut failures = 0;
+    for task in tasks {
+        let (l, f, x) = task.await?;
+        latencies.extend(l);
+        failures += f;
+        lateness.extend(x);
+    }
+    Ok((latencies, failures, lateness))
+}
+
+fn ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+async fn run_async(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
+    let label = &options.label;
+    let sink = Arc::new(Sink::default());
+    let sink_addr = start_sink(sink.clone()).await?;
+    let n = options.events;
+    let c = options.concurrency;
+    let mut run_id = 0u64;
+    let mut next_run = || {
+        run_id += 1;
+        run_id
+    };
+
+    // The ceiling: the same bodies, the same concurrency, straight to the sink.
+    let raw_rate = match raw_rate {
+        Some(rate) => Some(rate),
+        None if options.raw => {
+            // Warm up, then measure with at least 50k requests so the run lasts long
+            // enough to time.
+            let warm = next_run();
+            sink.reset(warm, 2000);
+            closed_loop(sink_addr, None, "/hook", c, 2000, warm, raw_body).await?;
+            let raw_n = n.max(50_000);
+            let run = next_run();
+            sink.reset(run, raw_n);
+            let cpu0 = cpu_time(None);
+            let started = clock();
+            let (_, failures) =
+                closed_loop(sink_addr, None, "/hook", c, raw_n, run, raw_body).await?;
+            let all = sink.wait_all(Duration::from_secs(10)).await;
+            let phase = sink.take();
+            let wall = (phase.last_at.max(started) - started) as f64 / 1e6;
+            let cpu = cpu_delta(cpu0, cpu_time(None));
+            if !all || failures > 0 {
+                bail!(
+                    "raw run: {} of {raw_n} arrived, {failures} failures",
+                    phase.unique
+                );
+            }
+            let rate = raw_n as f64 / wall;
+            line(
+                "gateway/raw loopback POST -> sink (req/s)",
+                format!(
+                    "{rate:.0} ({raw_n} requests, {c} clients, {:.0} us CPU/request, {:.0}% of {} CPUs)",
+                    cpu.as_secs_f64() * 1e6 / raw_n as f64,
+                    100.0 * cpu.as_secs_f64() / (wall * cpus() as f64),
+                    cpus()
+                ),
+            );
+            Some(rate)
+        }
+        None => None,
+    };
+
+    if options.database_url.is_none() {
+        // Every durable commit on SQLite waits for one of these.
+        let fsync = fsync_latency(&std::env::temp_dir(), if n >= 10_000 { 100 } else { 20 })?;
+        line(
+            "gateway/context: fsync of a 4 KiB append in the data directory p50/p99 (ms)",
+            format!("{:.2} / {:.2}", ms(fsync.pct(50.0)), ms(fsync.pct(99.0))),
+        );
+    }
+    let server = Server::start(options)?;
+    let result = measure(options, &server, &sink, sink_addr, raw_rate, &mut next_run).await;
+    if result.is_err() {
+        eprintln!("{label}: server log tail:\n{}", server.log_tail());
+    }
+    server.stop();
+    result?;
+    Ok(Outcome { raw_rate })
+}
+
+async fn measure(
+    options: &Options,
+    server: &Server,
+    sink: &Sink,
+    sink_addr: SocketAddr,
+    raw_rate: Option<f64>,
+    next_run: &mut impl FnMut() -> u64,
+) -> Result<()> {
+    let label = &options.label;
+    let n = options.events;
+    let c = options.concurrency;
+    let addr = server.addr;
+    for tenant in ["bench", "bench-ingest"] {
+        let path = format!("/api/v1/tenants/{tenant}");
+        admin(addr, Method::PUT, &path, serde_json::Value::Null).await?;
+    }
+    admin(
+        addr,
+        Method::POST,
+        "/api/v1/tenants/bench/destinations",
+        serde_json::json!({
+            "type": "webhook",
+            "topics": "*",
+            "config": {"url": format!("http://{sink_addr}/hook")},
+        }),
+    )
+    .await?;
+    let auth = format!("Bearer {API_KEY}");
+
+    // Warm-up: plugin instances, connections, database pages.
+    let warm = next_run();
+    let warm_n = (n / 10).clamp(200, 2000);
+    sink.reset(warm, warm_n);
+    closed_loop(
+        addr,
+        Some(&auth),
+        "/api/v1/publish",
+        c,
+        warm_n,
+        warm,
+        publish_body,
+    )
+    .await?;
+    if !sink.wait_all(Duration::from_secs(30)).await {
+        bail!(
+            "warm-up: only {} of {warm_n} deliveries arrived",
+            sink.unique()
+        );
+    }
+    sink.take();
+
+    // Throughput: N events, C clients, first publish to last delivery.
+    let run = next_run();
+    sink.reset(run, n);
+    let server_cpu0 = cpu_time(Some(server.pid()));
+    let own_cpu0 = cpu_time(None);
+    let started = clock();
+    let (acks, failures) = closed_loop(
+        addr,
+        Some(&auth),
+        "/api/v1/publish",
+        c,
+        n,
+        run,
+        publish_body,
+    )
+    .await?;
+    let published = clock();
+    let all = sink.wait_all(Duration::from_secs(30)).await;
+    let server_cpu = cpu_delta(server_cpu0, cpu_time(Some(server.pid())));
+    let own_cpu = cpu_delta(own_cpu0, cpu_time(None));
+    let phase = sink.take();
+    if failures > 0 || !all {
+        bail!(
+            "{label}: {failures} publishes failed; {} of {n} deliveries arrived ({} duplicates, {} stray)",
+            phase.unique,
+            phase.duplicates,
+            phase.stray
+        );
+    }
+    let wall = (phase.last_at - started) as f64 / 1e6;
+    let rate = n as f64 / wall;
+    let publish_rate = n as f64 / ((published - started) as f64 / 1e6);
+    let acks = Samples::new(acks);
+    let e2e = Samples::new(phase.latencies_us);
+    line(
+        &format!("{label}/throughput (events/s, first publish -> last delivery)"),
+        format!("{rate:.0} ({n} events, {c} clients; publishes accepted at {publish_rate:.0}/s)"),
+    );
+    if let Some(raw) = raw_rate {
+        line(
+            &format!("{label}/throughput vs raw loopback ceiling (target >= 0.4)"),
+            format!("{:.3}", rate / raw),
+        );
+    }
+    line(
+        &format!("{label}/throughput publish -> delivery p50/p99 (ms, saturated)"),
+        format!("{:.1} / {:.1}", ms(e2e.pct(50.0)), ms(e2e.pct(99.0))),
+    );
+    line(
+        &format!("{label}/throughput publish answer p50/p99 (ms)"),
+        format!("{:.1} / {:.1}", ms(acks.pct(50.0)), ms(acks.pct(99.0))),
+    );
+    line(
+        &format!("{label}/throughput CPU per event: server / load generator + sink (us)"),
+        format!(
+            "{:.0} / {:.0} (server busy {:.0}% of {} CPUs, load generator {:.0}%)",
+            server_cpu.as_secs_f64() * 1e6 / n as f64,
+            own_cpu.as_secs_f64() * 1e6 / n as f64,
+            100.0 * server_cpu.as_secs_f64() / (wall * cpus() as f64),
+            cpus(),
+            100.0 * own_cpu.as_secs_f64() / (wall * cpus() as f64),
+        ),
+    );
+
+    // Ingest alone: the same publishes for a tenant without destinations (no deliveries),
+    // to tell publishing costs from delivery costs.
+    let ingest_n = (n / 2).max(100);
+    let run_ingest = next_run();
+    let server_cpu0 = cpu_time(Some(server.pid()));
+    let started = clock();
+    let (ingest_acks, failures) = closed_loop(
+        addr,
+        Some(&auth),
+        "/api/v1/publish",
+        c,
+        ingest_n,
+        run_ingest,
+        ingest_body,
+    )
+    .await?;
+    let took = (clock() - started) as f64 / 1e6;
+    let server_cpu = cpu_delta(server_cpu0, cpu_time(Some(server.pid())));
+    if failures > 0 {
+        bail!("{label} ingest run: {failures} publishes failed");
+    }
+    let ingest_acks = Samples::new(ingest_acks);
+    line(
+        &format!("{label}/ingest only, tenant without destinations (events/s)"),
+        format!(
+            "{:.0} (answer p50/p99 {:.1} / {:.1} ms, server {:.0} us CPU/event)",
+            ingest_n as f64 / took,
+            ms(ingest_acks.pct(50.0)),
+            ms(ingest_acks.pct(99.0)),
+            server_cpu.as_secs_f64() * 1e6 / ingest_n as f64,
+        ),
+    );
+
+    // Latency at a quarter of the measured peak, paced open loop.
+    let rate = (rate / 4.0).max(1.0);
+    let m = ((rate * options.latency_run.as_secs_f64()) as usize).max(100);
+    let run = next_run();
+    sink.reset(run, m);
+    let (acks, failures, lateness) = open_loop(addr, c, m, rate, run).await?;
+    let lateness = Samples::new(lateness);
+    let all = sink.wait_all(Duration::from_secs(30)).await;
+    let phase = sink.take();
+    if failures > 0 || !all {
+        bail!(
+            "{label} latency run: {failures} publishes failed; {} of {m} deliveries arrived",
+            phase.unique
+        );
+    }
+    let acks = Samples::new(acks);
+    let e2e = Samples::new(phase.latencies_us);
+    line(
+        &format!(
+            "{label}/latency at 1/4 peak publish -> delivery p50/p99/max (ms, target p99 < 10)"
+        ),
+        format!(
+            "{:.2} / {:.2} / {:.2} ({m} events at {rate:.0}/s open loop; sends left p99 {:.2} ms \
+             behind schedule)",
+            ms(e2e.pct(50.0)),
+            ms(e2e.pct(99.0)),
+            ms(e2e.pct(100.0)),
+            ms(lateness.pct(99.0)),
+        ),
+    );
+    line(
+        &format!("{label}/latency at 1/4 peak publish answer p50/p99 (ms)"),
+        format!("{:.2} / {:.2}", ms(acks.pct(50.0)), ms(acks.pct(99.0))),
+    );
+    Ok(())
+}
+
+/// Create a fresh database on the PostgreSQL server at `url` with `psql`; returns its URL
+/// and the name to drop afterwards.
+pub fn create_postgres_database(url: &str) -> Result<(String, String)> {
+    let name = format!("outrider_bench_{}", std::process::id());
+    let base = server_url(url);
+    psql(
+        &format!("{base}/postgres"),
+        &format!("DROP DATABASE IF EXISTS {name}"),
+    )?;
+    psql(
+        &format!("{base}/postgres"),
+        &format!("CREATE DATABASE {name}"),
+    )?;
+    Ok((format!("{base}/{name}"), name))
+}
+
+/// Drop the database made by [`create_postgres_database`].
+pub fn drop_postgres_database(url: &str, name: &str) -> Result<()> {
+    psql(
+        &format!("{}/postgres", server_url(url)),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+}
+
+/// `postgres://user@host:port` without a database path or query.
+fn server_url(url: &str) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[scheme_end..].find(['/', '?']) {
+        Some(i) => url[..scheme_end + i].to_string(),
+        None => url.trim_end_matches('/').to_string(),
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .context("running psql (is it installed?)")?;
+    if !output.status.success() {
+        bail!(
+            "psql `{sql}` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The `outrider` release binary under `target`.
+pub fn binary(target: &Path) -> PathBuf {
+    target.join("release").join("outrider")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_url;
+
+    #[test]
+    fn server_url_drops_the_database() {
+        assert_eq!(
+            server_url("postgres://postgres@127.0.0.1:5432"),
+            "postgres://postgres@127.0.0.1:5432"
+        );
+        assert_eq!(
+            server_url("postgres://postgres@127.0.0.1:5432/"),
+            "postgres://postgres@127.0.0.1:5432"
+        );
+        assert_eq!(
+            server_url("postgres://u@h:5432/test?sslmode=disable"),
+            "postgres://u@h:5432"
+        );
+    }
+}
