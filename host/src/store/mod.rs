@@ -93,6 +93,9 @@ impl Store {
         let pool_options = match dialect {
             Dialect::Sqlite => AnyPoolOptions::new()
                 .max_connections(8)
+                // An embedded database cannot lose its connection; the liveness ping on
+                // every acquire is a round trip to sqlx's worker thread per query.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL lets readers run beside the writer; FULL makes every commit
