@@ -748,6 +748,23 @@ async fn load_bench_in(
         ),
     );
     let compiled = compiled.expect("at least one compilation");
+
+    // For comparison: the same compilation with Cranelift's optimiser off (not what the
+    // runtime uses; faster to compile, slower code).
+    let mut quick = wasmtime::Config::new();
+    quick
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::None)
+        .parallel_compilation(true);
+    let quick_engine = wasmtime::Engine::new(&quick).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let start = Instant::now();
+    wasmtime::component::Component::new(&quick_engine, component)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    line(
+        "runtime/load/1MiB Component::new with Cranelift opt_level=none, for comparison (ms)",
+        format!("{:.1}", start.elapsed().as_secs_f64() * 1e3),
+    );
     let serialized = compiled
         .serialize()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
