@@ -99,6 +99,16 @@ impl Delivered {
     pub fn from_response(response: &Response) -> Self {
         Self::http(response.status, &response.text())
     }
+
+    /// The usual HTTP outcome: a 2xx is delivered, anything else is classified by
+    /// [`DeliveryError::from_response`] (5xx and 429 retried, honouring `Retry-After`).
+    pub fn check(response: &Response) -> Result<Self, DeliveryError> {
+        if response.is_success() {
+            Ok(Self::from_response(response))
+        } else {
+            Err(DeliveryError::from_response(response))
+        }
+    }
 }
 
 /// Details of a failed delivery.
@@ -270,6 +280,14 @@ impl From<HttpError> for DeliveryError {
 impl From<FieldError> for DeliveryError {
     fn from(e: FieldError) -> Self {
         Self::misconfigured(e.to_string())
+    }
+}
+
+/// Bad fields found while delivering (e.g. parsing settings again in `deliver`), as one
+/// configuration problem naming each field.
+impl From<Vec<FieldError>> for DeliveryError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::misconfigured(crate::fields::join_errors(&errors))
     }
 }
 

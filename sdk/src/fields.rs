@@ -36,6 +36,12 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// Every error on one line, `; `-separated, for a single error message.
+pub(crate) fn join_errors(errors: &[FieldError]) -> String {
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    messages.join("; ")
+}
+
 /// Collects a field check's error so that `validate` can report every problem at once.
 ///
 /// ```

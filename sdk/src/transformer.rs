@@ -58,3 +58,10 @@ impl From<FieldError> for TransformError {
         TransformError::Misconfigured(e.to_string())
     }
 }
+
+/// Bad fields found while transforming, as one configuration problem.
+impl From<Vec<FieldError>> for TransformError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        TransformError::Misconfigured(crate::fields::join_errors(&errors))
+    }
+}

@@ -14,7 +14,7 @@ mod prototypes;
 mod publish;
 mod secrets;
 mod tenants;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 

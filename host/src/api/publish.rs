@@ -8,11 +8,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::wire::{map_column, parse_time, rfc3339, string_map};
+use super::wire::{parse_time, string_map};
 use super::{ApiError, ApiResult, AppState, Json};
 use crate::auth::Principal;
-use crate::delivery::routing::{route, Routable};
-use crate::store::{now_ms, NewEvent};
+use crate::delivery::publisher::Publication;
+use crate::delivery::PublishError;
+use crate::store::now_ms;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -60,44 +61,28 @@ async fn publish(
         Some(id) => id,
         None => format!("evt_{}", ulid::Ulid::new().to_string().to_lowercase()),
     };
-    let topic = req.topic.unwrap_or_default();
-    state.store.tenant(&tenant_id).await?;
-    let destinations = state.store.list_destinations(&tenant_id).await?;
-    if let Some(only) = &req.destination_id {
-        if !destinations.iter().any(|d| &d.id == only) {
-            return Err(ApiError::not_found(format!("destination {only}")));
-        }
-    }
-    let metadata_json = serde_json::to_value(&metadata).unwrap_or(Value::Null);
-    let time_text = rfc3339(time);
-    let destination_ids = route(
-        &destinations,
-        &Routable {
-            id: &id,
-            topic: &topic,
-            time: &time_text,
-            metadata: &metadata_json,
-            data: &data,
-        },
-        req.destination_id.as_deref(),
-    );
-    let event = NewEvent {
+    let publication = Publication {
         id,
         tenant_id,
-        topic,
+        topic: req.topic.unwrap_or_default(),
         time,
-        metadata: map_column(&metadata),
-        data: data.to_string(),
+        metadata,
+        data,
         eligible_for_retry: req.eligible_for_retry.unwrap_or(true),
         destination_id: req.destination_id,
-        destination_ids,
     };
     let outcome = state
         .delivery
         .publisher
-        .publish(event)
+        .publish(publication)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|err| match err {
+            PublishError::TenantNotFound(id) => ApiError::not_found(format!("tenant {id}")),
+            PublishError::DestinationNotFound(id) => {
+                ApiError::not_found(format!("destination {id}"))
+            }
+            other => ApiError::internal(other),
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use dispatch::{credentials_aad, DispatchContext};
-pub use publisher::{PublishError, Publisher};
+pub use publisher::{Publication, PublishError, Publisher};
 pub use worker::WorkerConfig;
 
 /// The running delivery machinery of one node.
@@ -33,11 +33,25 @@ pub struct DeliveryEngine {
 }
 
 impl DeliveryEngine {
-    /// Start the publisher and the worker loop.
+    /// Start the publisher and the worker loop, joined by the in-memory handoff of fresh
+    /// deliveries.
     pub fn start(ctx: DispatchContext, config: WorkerConfig) -> Self {
         let wake = Arc::new(Notify::new());
-        let publisher = Publisher::start(ctx.store.clone(), wake.clone());
-        tokio::spawn(worker::run(Arc::new(ctx), config, wake.clone()));
+        let owner = ulid::Ulid::new().to_string();
+        let (handoff_tx, handoff_rx) = tokio::sync::mpsc::channel(config.concurrency * 2);
+        let handoff = publisher::Handoff {
+            tx: handoff_tx,
+            owner: owner.clone(),
+            lease_ms: config.lease.as_millis() as i64,
+        };
+        let publisher = Publisher::start(ctx.store.clone(), wake.clone(), Some(handoff));
+        let workers = worker::Workers {
+            ctx: Arc::new(ctx),
+            config,
+            wake: wake.clone(),
+            owner,
+        };
+        tokio::spawn(workers.run(handoff_rx));
         Self { publisher, wake }
     }
 

@@ -1,5 +1,8 @@
-//! Which of a tenant's destinations an event goes to: enabled, of a loaded type, subscribed
-//! to its topic, and matching its filter.
+//! Which of a tenant's destinations an event goes to: enabled, subscribed to its topic,
+//! and matching its filter. Topics and filters are parsed once per publish batch, not once
+//! per event.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -20,37 +23,67 @@ pub struct Routable<'a> {
     pub data: &'a Value,
 }
 
-/// Ids of the destinations among `destinations` that should receive the event. With
+/// How a stored filter column reads.
+enum StoredFilter {
+    None,
+    Valid(Filter),
+    /// Unparseable: matches nothing rather than everything.
+    Invalid,
+}
+
+/// A destination with its topics and filter parsed.
+pub struct Route {
+    /// The destination.
+    pub destination: Arc<DestinationRow>,
+    topics: Topics,
+    filter: StoredFilter,
+}
+
+impl Route {
+    /// Parse `destination`'s topics and filter.
+    pub fn new(destination: Arc<DestinationRow>) -> Self {
+        let topics = serde_json::from_str(&destination.topics).unwrap_or(Topics::All);
+        let filter = match destination
+            .filter
+            .as_deref()
+            .map(serde_json::from_str::<Value>)
+        {
+            None | Some(Ok(Value::Null)) => StoredFilter::None,
+            Some(Ok(raw)) => Filter::parse(&raw)
+                .map(StoredFilter::Valid)
+                .unwrap_or(StoredFilter::Invalid),
+            Some(Err(_)) => StoredFilter::Invalid,
+        };
+        Self {
+            destination,
+            topics,
+            filter,
+        }
+    }
+}
+
+/// The destinations among `routes` (one tenant's) that should receive the event. With
 /// `only` set (publish to one destination), at most that one.
-pub fn route(
-    destinations: &[DestinationRow],
-    event: &Routable<'_>,
-    only: Option<&str>,
-) -> Vec<String> {
-    let doc = json!({
-        "id": event.id,
-        "topic": event.topic,
-        "time": event.time,
-        "metadata": event.metadata,
-        "data": event.data,
-    });
-    destinations
+pub fn route<'r>(routes: &'r [Route], event: &Routable<'_>, only: Option<&str>) -> Vec<&'r Route> {
+    // Built only when some filter needs it: it copies the payload.
+    let mut doc: Option<Value> = None;
+    routes
         .iter()
-        .filter(|d| only.is_none_or(|id| d.id == id))
-        .filter(|d| d.disabled_at.is_none())
-        .filter(|d| {
-            let topics: Topics = serde_json::from_str(&d.topics).unwrap_or(Topics::All);
-            topic_matches(&topics, event.topic)
+        .filter(|r| only.is_none_or(|id| r.destination.id == id))
+        .filter(|r| r.destination.disabled_at.is_none())
+        .filter(|r| topic_matches(&r.topics, event.topic))
+        .filter(|r| match &r.filter {
+            StoredFilter::None => true,
+            StoredFilter::Invalid => false,
+            StoredFilter::Valid(filter) => filter.matches(doc.get_or_insert_with(|| {
+                json!({
+                    "id": event.id,
+                    "topic": event.topic,
+                    "time": event.time,
+                    "metadata": event.metadata,
+                    "data": event.data,
+                })
+            })),
         })
-        .filter(
-            |d| match d.filter.as_deref().map(serde_json::from_str::<Value>) {
-                None | Some(Ok(Value::Null)) => true,
-                Some(Ok(raw)) => Filter::parse(&raw)
-                    .map(|f| f.matches(&doc))
-                    .unwrap_or(false),
-                Some(Err(_)) => false,
-            },
-        )
-        .map(|d| d.id.clone())
         .collect()
 }

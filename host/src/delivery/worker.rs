@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::dispatch::{dispatch, DispatchContext};
-use crate::store::{AttemptRecord, ClaimedDelivery};
+use super::publisher::LocalDelivery;
+use crate::store::{AttemptRecord, ClaimedDelivery, DestinationRow, EventRow};
 
 /// Tuning of the worker loop.
 #[derive(Clone, Debug)]
@@ -34,74 +35,127 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Run the claim loop until the process stops.
-pub async fn run(ctx: Arc<DispatchContext>, config: WorkerConfig, wake: Arc<Notify>) {
-    let owner = ulid::Ulid::new().to_string();
-    let permits = Arc::new(Semaphore::new(config.concurrency));
-    let (done_tx, done_rx) = mpsc::channel::<AttemptRecord>(config.concurrency * 2);
-    tokio::spawn(complete_loop(ctx.clone(), done_rx, wake.clone()));
-    loop {
-        // Wait for at least one free slot before claiming, so claims never outrun capacity.
-        let first = match permits.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            Err(_) => return,
-        };
-        let want = (permits.available_permits() + 1).min(config.claim_batch) as i64;
-        let claimed = match ctx
-            .store
-            .claim_deliveries(&owner, config.lease.as_millis() as i64, want)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(err) => {
-                tracing::error!(error = %err, "claiming deliveries failed");
-                drop(first);
-                tokio::time::sleep(config.poll_interval).await;
-                continue;
-            }
-        };
-        if claimed.is_empty() {
-            drop(first);
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(config.poll_interval) => {}
-            }
-            continue;
-        }
-        let batch = match ctx.load_batch(&claimed).await {
-            Ok(batch) => batch,
-            Err(err) => {
-                tracing::error!(error = %err, "loading claimed deliveries failed; their leases will expire");
-                drop(first);
-                tokio::time::sleep(config.poll_interval).await;
-                continue;
-            }
-        };
-        let mut first = Some(first);
-        for delivery in claimed {
-            let permit = match first.take() {
-                Some(p) => p,
-                None => permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore open"),
+/// The delivery workers of one node.
+pub struct Workers {
+    /// What dispatching needs.
+    pub ctx: Arc<DispatchContext>,
+    /// Tuning.
+    pub config: WorkerConfig,
+    /// Notified when deliveries are queued in the store (not handed over).
+    pub wake: Arc<Notify>,
+    /// Lease owner id of this node's claims.
+    pub owner: String,
+}
+
+impl Workers {
+    /// Deliver until the process stops: deliveries handed over by the local publisher
+    /// first, then due ones claimed from the store (retries, other nodes' overflow, leases
+    /// of dead nodes).
+    pub async fn run(self, mut handoff: mpsc::Receiver<LocalDelivery>) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let (done_tx, done_rx) = mpsc::channel::<AttemptRecord>(self.config.concurrency * 2);
+        tokio::spawn(complete_loop(self.ctx.clone(), done_rx, self.wake.clone()));
+        loop {
+            // Wait for a free slot before taking work, so work never outruns capacity.
+            let Ok(first) = permits.clone().acquire_owned().await else {
+                return;
             };
-            let ctx = ctx.clone();
-            let done_tx = done_tx.clone();
-            let event = batch
-                .events
-                .get(&(delivery.tenant_id.clone(), delivery.event_id.clone()))
-                .cloned();
-            let destination = batch.destinations.get(&delivery.destination_id).cloned();
-            tokio::spawn(async move {
-                let record = dispatch(&ctx, delivery, event, destination).await;
-                let _ = done_tx.send(record).await;
-                drop(permit);
-            });
+            if let Ok(local) = handoff.try_recv() {
+                self.spawn(
+                    local.delivery,
+                    Some(local.event),
+                    Some(local.destination),
+                    first,
+                    &done_tx,
+                );
+                continue;
+            }
+            let claimed = match self.claim(&permits).await {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::error!(error = %err, "claiming deliveries failed; their leases will expire");
+                    drop(first);
+                    tokio::time::sleep(self.config.poll_interval).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    local = handoff.recv() => match local {
+                        Some(local) => self.spawn(local.delivery, Some(local.event), Some(local.destination), first, &done_tx),
+                        None => return,
+                    },
+                    _ = self.wake.notified() => drop(first),
+                    _ = tokio::time::sleep(self.config.poll_interval) => drop(first),
+                }
+                continue;
+            }
+            let mut first = Some(first);
+            for (delivery, event, destination) in claimed {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore open"),
+                };
+                self.spawn(delivery, event, destination, permit, &done_tx);
+            }
         }
     }
+
+    /// Claim due deliveries (as many as there are free slots) with their events and
+    /// destinations.
+    async fn claim(&self, permits: &Semaphore) -> crate::store::StoreResult<Vec<Claimed>> {
+        let want = (permits.available_permits() + 1).min(self.config.claim_batch) as i64;
+        let lease_ms = self.config.lease.as_millis() as i64;
+        let claimed = self
+            .ctx
+            .store
+            .claim_deliveries(&self.owner, lease_ms, want)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = self.ctx.load_batch(&claimed).await?;
+        Ok(claimed
+            .into_iter()
+            .map(|delivery| {
+                let event = batch
+                    .events
+                    .get(&(delivery.tenant_id.clone(), delivery.event_id.clone()))
+                    .cloned();
+                let destination = batch.destinations.get(&delivery.destination_id).cloned();
+                (delivery, event, destination)
+            })
+            .collect())
+    }
+
+    fn spawn(
+        &self,
+        delivery: ClaimedDelivery,
+        event: Option<Arc<EventRow>>,
+        destination: Option<Arc<DestinationRow>>,
+        permit: OwnedSemaphorePermit,
+        done_tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        let ctx = self.ctx.clone();
+        let done_tx = done_tx.clone();
+        tokio::spawn(async move {
+            let record = dispatch(&ctx, delivery, event, destination).await;
+            let _ = done_tx.send(record).await;
+            drop(permit);
+        });
+    }
 }
+
+/// A claimed delivery with what was found of its event and destination.
+type Claimed = (
+    ClaimedDelivery,
+    Option<Arc<EventRow>>,
+    Option<Arc<DestinationRow>>,
+);
 
 /// Write finished attempts in batches; one transaction per batch.
 async fn complete_loop(

@@ -2,9 +2,15 @@
 //! batches by taking a lease; a worker that dies leaves its lease to expire, and the row is
 //! claimed again, so every stored event is delivered at least once.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
+use super::sql::{Bind, SqlBuilder};
 use super::{now_ms, Dialect, Store, StoreResult};
+
+/// Attempts per multi-row statement: 16 values each, far under the bound-value limits.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// A delivery claimed by a worker.
 #[derive(Clone, Debug)]
@@ -108,69 +114,73 @@ impl Store {
     }
 
     /// Record a batch of finished attempts, move their deliveries on and update each
-    /// destination's consecutive-failure count, in one transaction. Returns the new count
-    /// per destination after each attempt, in order.
+    /// destination's consecutive-failure count, in one transaction of a few multi-row
+    /// statements. Returns the new count per destination after each attempt, in order.
     pub async fn complete_attempts(&self, records: &[AttemptRecord]) -> StoreResult<Vec<i64>> {
-        let mut streaks = Vec::with_capacity(records.len());
         if records.is_empty() {
-            return Ok(streaks);
+            return Ok(Vec::new());
         }
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
-        for r in records {
-            sqlx::query(
-                "INSERT INTO attempts (id, delivery_id, tenant_id, event_id, destination_id, attempt_number, manual, status, \
-                 response_status_code, response_body, error, error_kind, duration_ms, plugin_id, plugin_version, time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            )
-            .bind(&r.id)
-            .bind(&r.delivery.id)
-            .bind(&r.delivery.tenant_id)
-            .bind(&r.delivery.event_id)
-            .bind(&r.delivery.destination_id)
-            .bind(r.attempt_number)
-            .bind(r.manual as i64)
-            .bind(r.status)
-            .bind(r.response_status_code)
-            .bind(&r.response_body)
-            .bind(&r.error)
-            .bind(r.error_kind)
-            .bind(r.duration_ms)
-            .bind(&r.plugin_id)
-            .bind(&r.plugin_version)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let (status, next_at) = match r.next {
-                NextStep::Done => ("success", None),
-                NextStep::RetryAt(at) => ("pending", Some(at)),
-                NextStep::GiveUp => ("failed", None),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = COALESCE($3, next_attempt_at), \
-                 lease_owner = NULL, lease_until = NULL, last_error = $4, manual_retry = 0, updated_at = $5 WHERE id = $1",
-            )
-            .bind(&r.delivery.id)
-            .bind(status)
-            .bind(next_at)
-            .bind(&r.error)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let streak = sqlx::query(
-                "UPDATE destinations SET consecutive_failures = \
-                 CASE WHEN $2 = 1 THEN 0 ELSE consecutive_failures + 1 END WHERE id = $1 RETURNING consecutive_failures",
-            )
-            .bind(&r.delivery.destination_id)
-            .bind((r.status == "success") as i64)
-            .fetch_optional(&mut *tx)
-            .await?;
-            streaks.push(match streak {
-                Some(row) => row.try_get(0)?,
-                None => 0,
-            });
+        let mut tx = self.writer().begin().await?;
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            insert_attempts(&mut tx, chunk, now).await?;
+            advance_deliveries(&mut tx, chunk, now).await?;
         }
+        let streaks = self.update_streaks(&mut tx, records).await?;
         tx.commit().await?;
+        Ok(streaks)
+    }
+
+    /// Move each destination's consecutive-failure count along its attempts of the batch;
+    /// writes only the counts that change (none while everything succeeds).
+    async fn update_streaks(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        records: &[AttemptRecord],
+    ) -> StoreResult<Vec<i64>> {
+        let mut ids: Vec<String> = records
+            .iter()
+            .map(|r| r.delivery.destination_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut b =
+            SqlBuilder::new("SELECT id, consecutive_failures FROM destinations WHERE 1 = 1");
+        b.push_in(" AND id", &ids);
+        // Row locks in id order: nodes completing the same destinations queue, never deadlock.
+        b.push(match self.dialect() {
+            Dialect::Postgres => " ORDER BY id FOR UPDATE",
+            Dialect::Sqlite => " ORDER BY id",
+        });
+        let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
+        for row in b.query().fetch_all(&mut **tx).await? {
+            let count: i64 = row.try_get(1)?;
+            counts.insert(row.try_get(0)?, (count, count));
+        }
+        let mut streaks = Vec::with_capacity(records.len());
+        for r in records {
+            let streak = match counts.get_mut(&r.delivery.destination_id) {
+                Some((_, current)) => {
+                    *current = if r.status == "success" {
+                        0
+                    } else {
+                        *current + 1
+                    };
+                    *current
+                }
+                None => 0, // deleted meanwhile
+            };
+            streaks.push(streak);
+        }
+        for (id, (before, after)) in counts {
+            if before != after {
+                sqlx::query("UPDATE destinations SET consecutive_failures = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(after)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
         Ok(streaks)
     }
 
@@ -251,6 +261,78 @@ impl Store {
                 .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?)
     }
+}
+
+async fn insert_attempts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[AttemptRecord],
+    now: i64,
+) -> StoreResult<()> {
+    let mut b = SqlBuilder::new(
+        "INSERT INTO attempts (id, delivery_id, tenant_id, event_id, destination_id, attempt_number, manual, status, \
+         response_status_code, response_body, error, error_kind, duration_ms, plugin_id, plugin_version, time) VALUES ",
+    );
+    for (n, r) in records.iter().enumerate() {
+        b.push(if n == 0 { "" } else { ", " });
+        b.push_binds(
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                Bind::Text(r.id.clone()),
+                Bind::Text(r.delivery.id.clone()),
+                Bind::Text(r.delivery.tenant_id.clone()),
+                Bind::Text(r.delivery.event_id.clone()),
+                Bind::Text(r.delivery.destination_id.clone()),
+                Bind::Int(r.attempt_number),
+                Bind::Int(r.manual as i64),
+                Bind::Text(r.status.into()),
+                Bind::OptInt(r.response_status_code),
+                Bind::OptText(r.response_body.clone()),
+                Bind::OptText(r.error.clone()),
+                Bind::OptText(r.error_kind.map(String::from)),
+                Bind::Int(r.duration_ms),
+                Bind::OptText(r.plugin_id.clone()),
+                Bind::OptText(r.plugin_version.clone()),
+                Bind::Int(now),
+            ],
+        );
+    }
+    b.query().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// One UPDATE for the whole chunk, joining a VALUES list of (id, status, next time, error).
+async fn advance_deliveries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[AttemptRecord],
+    now: i64,
+) -> StoreResult<()> {
+    let mut b = SqlBuilder::new("WITH outcome (id, status, next_at, error) AS (VALUES ");
+    for (n, r) in records.iter().enumerate() {
+        let (status, next_at) = match r.next {
+            NextStep::Done => ("success", None),
+            NextStep::RetryAt(at) => ("pending", Some(at)),
+            NextStep::GiveUp => ("failed", None),
+        };
+        b.push(if n == 0 { "" } else { ", " });
+        b.push_binds(
+            "(?, ?, ?, ?)",
+            [
+                Bind::Text(r.delivery.id.clone()),
+                Bind::Text(status.into()),
+                Bind::OptInt(next_at),
+                Bind::OptText(r.error.clone()),
+            ],
+        );
+    }
+    b.push_bind(
+        ") UPDATE deliveries SET status = outcome.status, attempts = deliveries.attempts + 1, \
+         next_attempt_at = COALESCE(outcome.next_at, deliveries.next_attempt_at), lease_owner = NULL, \
+         lease_until = NULL, last_error = outcome.error, manual_retry = 0, updated_at = ? \
+         FROM outcome WHERE deliveries.id = outcome.id",
+        Bind::Int(now),
+    );
+    b.query().execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// The state of one delivery, for event listings.

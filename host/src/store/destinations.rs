@@ -41,7 +41,7 @@ pub struct DestinationRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
                        metadata, disabled_at, consecutive_failures, created_at, updated_at, retry_schedule, \
                        retry_max_attempts";
@@ -238,7 +238,7 @@ impl Store {
     }
 }
 
-fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
+pub(super) fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
     Ok(DestinationRow {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,

@@ -1,44 +1,10 @@
-//! Events and their fan-out into deliveries, written together in one transaction so a
-//! 202 from `POST /publish` always means "stored with every delivery it needs".
+//! Stored events: lookups and listings. Writing them (with their deliveries, in one
+//! transaction) is `publish.rs`.
 
 use sqlx::Row;
 
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Store, StoreResult};
-
-/// An event to store with the destinations it matched.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    /// Event id (the idempotency key within the tenant).
-    pub id: String,
-    /// Owner.
-    pub tenant_id: String,
-    /// Topic ("" when none).
-    pub topic: String,
-    /// Event time, ms since the epoch.
-    pub time: i64,
-    /// JSON object of strings.
-    pub metadata: Option<String>,
-    /// JSON payload.
-    pub data: String,
-    /// Whether failed deliveries are retried.
-    pub eligible_for_retry: bool,
-    /// When published to a single destination.
-    pub destination_id: Option<String>,
-    /// Destinations to deliver to.
-    pub destination_ids: Vec<String>,
-}
-
-/// What happened to one [`NewEvent`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct PublishOutcome {
-    /// The event id.
-    pub id: String,
-    /// True when the id was already stored; nothing new was queued.
-    pub duplicate: bool,
-    /// Destinations the event is (or was, for a duplicate) delivered to.
-    pub destination_ids: Vec<String>,
-}
+use super::{Store, StoreResult};
 
 /// A stored event.
 #[derive(Clone, Debug)]
@@ -86,72 +52,6 @@ const COLUMNS: &str =
     "id, tenant_id, topic, time, metadata, data, eligible_for_retry, destination_id";
 
 impl Store {
-    /// Store a batch of events with their deliveries in ONE transaction (group commit):
-    /// either all are durable when this returns, or none is.
-    pub async fn publish_events(&self, events: &[NewEvent]) -> StoreResult<Vec<PublishOutcome>> {
-        let now = now_ms();
-        let mut tx = self.pool().begin().await?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            let inserted = sqlx::query(
-                "INSERT INTO events (tenant_id, id, topic, time, metadata, data, eligible_for_retry, destination_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
-            )
-            .bind(&event.tenant_id)
-            .bind(&event.id)
-            .bind(&event.topic)
-            .bind(event.time)
-            .bind(&event.metadata)
-            .bind(&event.data)
-            .bind(event.eligible_for_retry as i64)
-            .bind(&event.destination_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !inserted {
-                let rows = sqlx::query(
-                    "SELECT destination_id FROM deliveries WHERE tenant_id = $1 AND event_id = $2 ORDER BY destination_id",
-                )
-                .bind(&event.tenant_id)
-                .bind(&event.id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let destination_ids = rows
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?;
-                outcomes.push(PublishOutcome {
-                    id: event.id.clone(),
-                    duplicate: true,
-                    destination_ids,
-                });
-                continue;
-            }
-            for destination_id in &event.destination_ids {
-                sqlx::query(
-                    "INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status, attempts, next_attempt_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-                )
-                .bind(ulid::Ulid::new().to_string())
-                .bind(&event.tenant_id)
-                .bind(&event.id)
-                .bind(destination_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            outcomes.push(PublishOutcome {
-                id: event.id.clone(),
-                duplicate: false,
-                destination_ids: event.destination_ids.clone(),
-            });
-        }
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-
     /// One event of a tenant (any tenant when `tenant_id` is None).
     pub async fn event(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<EventRow>> {
         let row = match tenant_id {

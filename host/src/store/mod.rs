@@ -9,6 +9,7 @@ mod deliveries;
 mod destinations;
 mod events;
 mod plugins;
+mod publish;
 mod sql;
 mod tenants;
 
@@ -22,7 +23,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use attempts::{AttemptQuery, AttemptRow};
 pub use deliveries::{AttemptRecord, ClaimedDelivery, DeliverySummary, NextStep};
 pub use destinations::DestinationRow;
-pub use events::{EventQuery, EventRow, NewEvent, PublishOutcome};
+pub use events::{EventQuery, EventRow};
+pub use publish::{Lease, NewEvent, PublishOutcome, PublishedBatch, RoutingSnapshot};
 pub use plugins::StoredPlugin;
 pub use tenants::TenantRow;
 
@@ -62,6 +64,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where the hot write paths (publish, claims, outcomes) run. On SQLite one
+    /// connection: writers queue in-process instead of spinning on the file lock, whose
+    /// busy-wait back-off (up to 100 ms a try) made the latency tail. On PostgreSQL the pool.
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -90,31 +96,26 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool_options = match dialect {
-            Dialect::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                // An embedded database cannot lose its connection; the liveness ping on
-                // every acquire is a round trip to sqlx's worker thread per query.
-                .test_before_acquire(false)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // WAL lets readers run beside the writer; FULL makes every commit
-                        // durable (group commit keeps the fsync count low); busy_timeout
-                        // queues writers instead of failing them.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        Ok(())
-                    })
-                }),
-            Dialect::Postgres => AnyPoolOptions::new().max_connections(16),
+        let (pool, writer) = match dialect {
+            Dialect::Sqlite => {
+                let pool = sqlite_pool_options(8).connect_with(options.clone()).await?;
+                let writer = sqlite_pool_options(1).connect_with(options).await?;
+                (pool, writer)
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                (pool.clone(), pool)
+            }
         };
-        let pool = pool_options
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            writer,
+            dialect,
+        })
     }
 
     /// Create or upgrade the schema.
@@ -145,6 +146,32 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The pool of the hot write paths (see the field's note).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+}
+
+fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        // An embedded database cannot lose its connection; the liveness ping on every
+        // acquire is a round trip to sqlx's worker thread per query.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL makes every commit durable
+                // (group commit keeps the fsync count low); busy_timeout queues writers
+                // outside the hot paths instead of failing them.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
 }
 
 /// Milliseconds since the Unix epoch.

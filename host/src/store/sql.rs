@@ -9,6 +9,8 @@ use sqlx::AnyPool;
 pub(crate) enum Bind {
     Text(String),
     Int(i64),
+    OptText(Option<String>),
+    OptInt(Option<i64>),
 }
 
 /// SQL text plus its bound values.
@@ -85,16 +87,28 @@ impl SqlBuilder {
         self
     }
 
-    /// Run the query and return all rows.
-    pub async fn fetch_all(&self, pool: &AnyPool) -> Result<Vec<AnyRow>, sqlx::Error> {
+    /// Whether nothing has been bound yet.
+    pub fn is_empty(&self) -> bool {
+        self.binds.is_empty()
+    }
+
+    /// The query with its values bound, to run on any executor (a pool or a transaction).
+    pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
         let mut query = sqlx::query(&self.sql);
         for bind in &self.binds {
             query = match bind {
-                Bind::Text(s) => query.bind(s.clone()),
+                Bind::Text(s) => query.bind(s.as_str()),
                 Bind::Int(i) => query.bind(*i),
+                Bind::OptText(s) => query.bind(s.as_deref()),
+                Bind::OptInt(i) => query.bind(*i),
             };
         }
-        query.fetch_all(pool).await
+        query
+    }
+
+    /// Run the query and return all rows.
+    pub async fn fetch_all(&self, pool: &AnyPool) -> Result<Vec<AnyRow>, sqlx::Error> {
+        self.query().fetch_all(pool).await
     }
 }
 

@@ -52,9 +52,3 @@ pub fn send(
         Err(errors::delivery_error(service, &response))
     }
 }
-
-/// Field errors found while delivering, as one configuration problem.
-pub fn misconfigured(errors: Vec<FieldError>) -> DeliveryError {
-    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    DeliveryError::misconfigured(messages.join("; "))
-}

@@ -210,9 +210,8 @@ impl Destination for AwsKinesis {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let settings = Settings::parse(&target.config).map_err(aws_common::misconfigured)?;
-        let credentials =
-            AwsCredentials::from_target(&target.credentials).map_err(aws_common::misconfigured)?;
+        let settings = Settings::parse(&target.config)?;
+        let credentials = AwsCredentials::from_target(&target.credentials)?;
         let request = build_request(
             &settings,
             event,

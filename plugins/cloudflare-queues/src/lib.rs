@@ -124,8 +124,7 @@ impl Destination for CloudflareQueues {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let settings =
-            Settings::parse(&target.config, &target.credentials).map_err(misconfigured)?;
+        let settings = Settings::parse(&target.config, &target.credentials)?;
         let request = build_request(
             &settings,
             event,
@@ -230,11 +229,6 @@ fn is_http_url(url: &str) -> bool {
     !host.is_empty()
         && !url.contains(['?', '#', '@'])
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-fn misconfigured(errors: Vec<FieldError>) -> DeliveryError {
-    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    DeliveryError::misconfigured(messages.join("; "))
 }
 
 /// Message metadata: delivery metadata, overridden by event metadata, with `event-id`,

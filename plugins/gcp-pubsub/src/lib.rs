@@ -148,10 +148,7 @@ impl Destination for GcpPubSub {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let settings = Settings::parse(&target.config, &target.credentials).map_err(|errors| {
-            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            DeliveryError::misconfigured(messages.join("; "))
-        })?;
+        let settings = Settings::parse(&target.config, &target.credentials)?;
         let now_s = time::unix_seconds();
         let request = build_request(&settings, event, &target.delivery_metadata, now_s);
         let Some(account) = &settings.account else {

@@ -94,10 +94,7 @@ impl Destination for Hookdeck {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let settings = Settings::parse(&target.config, &target.credentials).map_err(|errors| {
-            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            DeliveryError::misconfigured(messages.join("; "))
-        })?;
+        let settings = Settings::parse(&target.config, &target.credentials)?;
         let request = build_request(
             &settings,
             event,
@@ -105,11 +102,7 @@ impl Destination for Hookdeck {
             time::unix_seconds(),
         );
         let response = http::send(request)?;
-        if response.is_success() {
-            Ok(Delivered::from_response(&response))
-        } else {
-            Err(DeliveryError::from_response(&response))
-        }
+        Delivered::check(&response)
     }
 }
 

@@ -114,10 +114,7 @@ impl Transformer for JsonTransform {
     }
 
     fn transform(target: &Target, input: Value) -> Result<Vec<Value>, TransformError> {
-        let mapping = load(&target.config).map_err(|errors| {
-            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            TransformError::misconfigured(messages.join("; "))
-        })?;
+        let mapping = load(&target.config)?;
         let output = mapping::apply(&mapping, &input).map_err(TransformError::invalid_input)?;
         Ok(vec![output])
     }

@@ -124,11 +124,7 @@ impl Destination for Webhook {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let (settings, secrets) =
-            settings::parse(&target.config, &target.credentials).map_err(|errors| {
-                let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                DeliveryError::misconfigured(messages.join("; "))
-            })?;
+        let (settings, secrets) = settings::parse(&target.config, &target.credentials)?;
         let request = build_request(
             &settings,
             &secrets,
@@ -137,11 +133,7 @@ impl Destination for Webhook {
             time::unix_millis(),
         );
         let response = http::send(request)?;
-        if response.is_success() {
-            Ok(Delivered::from_response(&response))
-        } else {
-            Err(DeliveryError::from_response(&response))
-        }
+        Delivered::check(&response)
     }
 }
 
