@@ -30,7 +30,7 @@ pub use sigv4::{Scope, SignOptions};
 pub use template::Template;
 
 use outrider_sdk::http::{self, Request, Response};
-use outrider_sdk::{time, DeliveryError, FieldError};
+use outrider_sdk::{time, DeliveryError};
 
 /// Signs `request` for `scope` at the current time, sends it through the host and returns
 /// the 2xx response. Any other status becomes a classified [`DeliveryError`] whose
