@@ -5,7 +5,9 @@
 //!
 //! 1. the admin API key (`OUTRIDER_API_KEY`), compared in constant time → [`Principal::Admin`];
 //! 2. a tenant JWT issued by `GET /api/v1/tenants/{id}/token` → [`Principal::Tenant`];
-//! 3. a named API token, if an [`ApiTokenLookup`] is configured → [`Principal::ApiToken`];
+//! 3. a named API token, if an [`ApiTokenLookup`] is configured → [`Principal::ApiToken`]
+//!    (a JWT signed by [`ApiTokenKeys`], a key of its own; the store says whether it is
+//!    still unrevoked, on every request, so revocation takes effect at once);
 //!
 //! and anything else is answered `401`. Handlers then ask the principal for what they
 //! need with [`Principal::require_admin`] or [`Principal::require_tenant_access`]
@@ -56,6 +58,13 @@ pub const JWT_LEEWAY_SECS: u64 = 60;
 
 /// HKDF `info` for the HMAC key that signs tenant JWTs.
 const HKDF_INFO_JWT: &[u8] = b"jwt";
+
+/// HKDF `info` for the HMAC key that signs named API tokens. A key of its own, so that
+/// an API token can never pass as a tenant JWT or the other way round.
+const HKDF_INFO_API_TOKEN: &[u8] = b"api-token";
+
+/// `sub` claim of every named API token.
+pub const API_TOKEN_SUBJECT: &str = "api-token";
 
 /// Shortest accepted `OUTRIDER_JWT_SECRET`, in bytes.
 pub const MIN_JWT_SECRET_LEN: usize = 16;
@@ -275,6 +284,95 @@ impl JwtKeys {
     }
 }
 
+/// Claims of a named API token. It has no `exp`: it lives until revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenClaims {
+    /// Issuer, [`JWT_ISSUER`].
+    pub iss: String,
+    /// Always [`API_TOKEN_SUBJECT`].
+    pub sub: String,
+    /// The token's id in the store.
+    pub jti: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+}
+
+/// Signs and verifies named API tokens (HS256, a key derived apart from the tenant
+/// JWT key). Whether a token is still valid (not revoked) is the store's to say.
+#[derive(Clone)]
+pub struct ApiTokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for ApiTokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiTokenKeys(<redacted>)")
+    }
+}
+
+impl ApiTokenKeys {
+    /// Derives the key from `secret` with HKDF-SHA256, salt `outrider/v1`, info
+    /// `api-token`.
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
+            .expand(HKDF_INFO_API_TOKEN, &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let keys = Self::from_hmac_key(&key);
+        key.fill(0);
+        keys
+    }
+
+    /// A random key: tokens stop working when the process exits.
+    pub fn ephemeral() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let keys = Self::from_hmac_key(&key);
+        key.fill(0);
+        keys
+    }
+
+    fn from_hmac_key(key: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[JWT_ISSUER]);
+        validation.set_required_spec_claims(&["iss", "sub"]);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        ApiTokenKeys {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+        }
+    }
+
+    /// A signed token whose `jti` is `id`.
+    pub fn issue(&self, id: &str) -> Result<String, TokenIssueError> {
+        let claims = ApiTokenClaims {
+            iss: JWT_ISSUER.to_owned(),
+            sub: API_TOKEN_SUBJECT.to_owned(),
+            jti: id.to_owned(),
+            iat: time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(TokenIssueError)
+    }
+
+    /// The `jti` of a token this server signed, or `None`.
+    pub fn verify(&self, token: &str) -> Option<String> {
+        let data =
+            jsonwebtoken::decode::<ApiTokenClaims>(token, &self.decoding, &self.validation).ok()?;
+        (data.claims.sub == API_TOKEN_SUBJECT && !data.claims.jti.is_empty())
+            .then_some(data.claims.jti)
+    }
+}
+
+/// SHA-256 of a presented token, hex: what the store keeps instead of the token.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 /// A boxed future, as returned by [`ApiTokenLookup::lookup`].
 pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
 
@@ -312,6 +410,8 @@ pub struct AuthConfig {
     pub insecure_dev: bool,
     /// Resolves named API tokens, once the store provides them.
     pub api_tokens: Option<Arc<dyn ApiTokenLookup>>,
+    /// Signs named API tokens.
+    pub api_token_keys: ApiTokenKeys,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -341,19 +441,22 @@ impl AuthConfig {
         if admin.is_none() && !insecure_dev {
             return Err(AuthSetupError::MissingAdminKey);
         }
-        let jwt = match (jwt_secret, admin_key) {
+        let (jwt, api_token_keys) = match (jwt_secret, admin_key) {
             (Some(secret), _) if secret.len() < MIN_JWT_SECRET_LEN => {
                 return Err(AuthSetupError::JwtSecretTooShort { len: secret.len() });
             }
-            (Some(secret), _) => JwtKeys::derive(secret.as_bytes()),
-            (None, Some(key)) => JwtKeys::derive(key.as_bytes()),
-            (None, None) => JwtKeys::ephemeral(),
+            (Some(secret), _) | (None, Some(secret)) => (
+                JwtKeys::derive(secret.as_bytes()),
+                ApiTokenKeys::derive(secret.as_bytes()),
+            ),
+            (None, None) => (JwtKeys::ephemeral(), ApiTokenKeys::ephemeral()),
         };
         Ok(AuthConfig {
             admin_key: admin,
             jwt,
             insecure_dev,
             api_tokens: None,
+            api_token_keys,
         })
     }
 
@@ -467,14 +570,38 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let config = Arc::<AuthConfig>::from_ref(state);
-        if config.is_open() {
-            return Ok(Principal::Admin);
-        }
-        let header = match parts.headers.get(AUTHORIZATION) {
-            Some(value) => Some(value.to_str().map_err(|_| AuthError::MalformedHeader)?),
-            None => None,
+        let principal = if config.is_open() {
+            Principal::Admin
+        } else {
+            let header = match parts.headers.get(AUTHORIZATION) {
+                Some(value) => Some(value.to_str().map_err(|_| AuthError::MalformedHeader)?),
+                None => None,
+            };
+            config.authenticate(header).await?
         };
-        config.authenticate(header).await
+        if let Some(slot) = parts.extensions.get::<PrincipalSlot>() {
+            slot.fill(&principal);
+        }
+        Ok(principal)
+    }
+}
+
+/// A place in a request's extensions where the [`Principal`] extractor leaves who the
+/// caller turned out to be, for middleware that wraps the handler (the audit trail) to
+/// read once the response is ready, without authenticating twice.
+#[derive(Clone, Default, Debug)]
+pub struct PrincipalSlot(Arc<std::sync::Mutex<Option<Principal>>>);
+
+impl PrincipalSlot {
+    fn fill(&self, principal: &Principal) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(principal.clone());
+        }
+    }
+
+    /// The principal, if a handler extracted one.
+    pub fn get(&self) -> Option<Principal> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
     }
 }
 

@@ -41,6 +41,11 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         config.jwt_secret.as_deref(),
         config.insecure_dev,
     )?;
+    let api_token_keys = auth.api_token_keys.clone();
+    let auth = auth.with_api_tokens(api::api_tokens::StoreApiTokens::new(
+        store.clone(),
+        api_token_keys,
+    ));
     let keyring = match (&config.encryption_key, config.insecure_dev) {
         (Some(key), _) => Keyring::from_env_value(key).context("OUTRIDER_ENCRYPTION_KEY")?,
         (None, true) => Keyring::ephemeral(),
@@ -127,6 +132,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let listen = config.listen;
     let state = build_state(config).await?;
+    crate::scheduler::Scheduler::start(state.store.clone(), state.delivery.publisher.clone());
+    crate::retention::start(state.store.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -134,7 +141,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     println!("outrider listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, api::app(state))
+    // Connection info gives the audit trail each caller's address.
+    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

@@ -7,6 +7,8 @@
 mod harness;
 
 mod gateway;
+mod operations;
 mod plugins_api;
 mod scale_out;
 mod secrets;
+mod tasks;

@@ -29,7 +29,8 @@ async fn metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        crate::telemetry::render(plugins.len(), quarantined, unfinished),
+        crate::telemetry::render(plugins.len(), quarantined, unfinished)
+            + &crate::retention::render_metrics(),
     ))
 }
 

@@ -1,9 +1,14 @@
 //! The HTTP API: one router per resource, merged under `/api/v1`.
 
+pub mod api_tokens;
 mod attempts;
+pub mod audit_recorder;
+mod audit_trail;
 mod destination_view;
 mod destinations;
+mod duration;
 pub mod error;
+mod event_stats;
 mod events;
 mod health;
 pub mod merge_patch;
@@ -12,7 +17,10 @@ pub mod pagination;
 mod plugins;
 mod prototypes;
 mod publish;
+mod retention;
+mod schedules;
 mod secrets;
+mod tasks;
 mod tenants;
 pub(crate) mod wire;
 
@@ -71,7 +79,17 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(attempts::router())
         .merge(metrics::router())
-        .layer(DefaultBodyLimit::max(json_limit));
+        .merge(tasks::router())
+        .merge(api_tokens::router())
+        .merge(audit_trail::router())
+        .merge(schedules::router())
+        .merge(event_stats::router())
+        .merge(retention::router())
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            audit_recorder::AuditRecorder::start(state.store.clone(), json_limit),
+            audit_recorder::record,
+        ));
     Router::new()
         .merge(health::router())
         .nest("/api/v1", api)

@@ -383,3 +383,19 @@ async fn extractor_works_with_a_larger_state() {
         (StatusCode::OK, "Admin".into())
     );
 }
+
+#[test]
+fn api_tokens_and_tenant_tokens_do_not_cross() {
+    let cfg = config();
+    let api_token = cfg.api_token_keys.issue("tok_1").unwrap();
+    assert_eq!(cfg.api_token_keys.verify(&api_token), Some("tok_1".into()));
+    assert_eq!(
+        cfg.verify_tenant_token(&api_token),
+        Err(AuthError::InvalidToken)
+    );
+    let tenant_token = cfg.issue_tenant_token("t_1").unwrap();
+    assert_eq!(cfg.api_token_keys.verify(&tenant_token), None);
+    let other = AuthConfig::from_settings(Some("another-admin-key"), None, false).unwrap();
+    assert_eq!(other.api_token_keys.verify(&api_token), None);
+    assert_eq!(token_digest("x").len(), 64);
+}

@@ -4,13 +4,19 @@
 //! times (ms since the epoch) and flags, and text for JSON, so the same SQL runs on both.
 //! Where they differ (row locking for queue claims, migrations) [`Dialect`] says which.
 
+mod api_tokens;
 mod attempts;
+mod audit;
 mod deliveries;
 mod destinations;
 mod events;
 mod plugins;
+mod retention;
+mod schedules;
 mod publish;
 mod sql;
+mod stats;
+mod tasks;
 mod tenants;
 
 use std::path::Path;
@@ -20,12 +26,18 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use api_tokens::ApiTokenRow;
 pub use attempts::{AttemptQuery, AttemptRow};
+pub use audit::{AuditEntry, AuditQuery};
 pub use deliveries::{AttemptRecord, ClaimedDelivery, DeliverySummary, NextStep};
 pub use destinations::DestinationRow;
 pub use events::{EventQuery, EventRow};
 pub use publish::{Lease, NewEvent, PublishOutcome, PublishedBatch, RoutingSnapshot};
 pub use plugins::StoredPlugin;
+pub use retention::{RetainedKind, RetentionPolicy, GLOBAL_SCOPE, RETENTION_BATCH};
+pub use schedules::{ScheduleRow, ScheduleRunRow};
+pub use stats::{EventScope, METADATA_KEY_SAMPLE};
+pub use tasks::{BulkAction, TaskFilter, TaskGrouping, TaskRow, TaskStatus};
 pub use tenants::TenantRow;
 
 /// Which database is behind the pool.
