@@ -87,5 +87,6 @@ pub fn render(plugins_loaded: usize, plugins_quarantined: usize, unfinished: i64
             ("{state=\"quarantined\"}".into(), plugins_quarantined as u64),
         ],
     );
+    crate::runtime::capabilities::tcp::render_metrics(&mut out);
     out
 }

@@ -30,6 +30,8 @@ pub struct Capabilities {
     pub http: http::HttpCapability,
     /// Per-target key/value state.
     pub state: state::StateStore,
+    /// Raw TCP: limits and the per-destination connection pool.
+    pub tcp: tcp::TcpCapability,
 }
 
 impl Capabilities {
@@ -37,6 +39,7 @@ impl Capabilities {
     pub fn new(policy: NetworkPolicy, http: http::HttpConfig) -> anyhow::Result<Self> {
         Ok(Capabilities {
             http: http::HttpCapability::new(policy.clone(), http)?,
+            tcp: tcp::TcpCapability::new(policy.clone(), tcp::TcpConfig::from_env()?),
             policy,
             log: log::LogConfig::default(),
             state: state::StateStore::default(),

@@ -30,6 +30,8 @@ pub struct HostAllowlist {
     /// Patterns or fields that could not be used (missing key, bad URL), for denial
     /// reasons.
     skipped: Vec<String>,
+    /// Whether the prototype declared raw TCP access.
+    tcp: bool,
 }
 
 /// Whether `host` is acceptable as a host name or address after substitution.
@@ -48,7 +50,10 @@ impl HostAllowlist {
 
     /// Build the allowlist of one configured target.
     pub fn for_target(access: &NetworkAccess, config: &Value) -> Self {
-        let mut list = HostAllowlist::default();
+        let mut list = HostAllowlist {
+            tcp: access.tcp,
+            ..HostAllowlist::default()
+        };
         for pattern in &access.hosts {
             match substitute(pattern, config) {
                 Ok(text) => match parse_pattern(&text) {
@@ -80,6 +85,11 @@ impl HostAllowlist {
             }
         }
         list
+    }
+
+    /// Whether the prototype declared raw TCP access (`network.tcp`).
+    pub fn tcp_declared(&self) -> bool {
+        self.tcp
     }
 
     /// Check a host (name or IP literal) and port against the list.
