@@ -34,13 +34,18 @@ pub enum Choice {
 /// A toolchain able to build the plugin crates.
 #[derive(Debug, Clone)]
 pub enum Toolchain {
-    /// The rustup toolchain that runs the xtask, with `target` installed.
+    /// The rustup toolchain (the one that runs us), with `target` installed.
     Rustup {
+        /// The `cargo` to run.
         cargo: PathBuf,
+        /// The installed wasm target.
         target: &'static str,
     },
     /// Debian's compiler, standard library rebuilt for wasm, linked by `linker`.
-    Debian { linker: PathBuf },
+    Debian {
+        /// `rust-lld` or `wasm-ld`.
+        linker: PathBuf,
+    },
 }
 
 impl Toolchain {
@@ -51,7 +56,7 @@ impl Toolchain {
             for target in [CORE_TARGET, P2_TARGET] {
                 if installed.iter().any(|t| t == target) {
                     return Ok(Toolchain::Rustup {
-                        cargo: crate::workspace::cargo(),
+                        cargo: cargo(),
                         target,
                     });
                 }
@@ -114,6 +119,14 @@ impl Toolchain {
             ),
         }
     }
+}
+
+/// The `cargo` that runs us (`CARGO`, set by cargo for build scripts, `cargo run` and
+/// xtasks), or `cargo` on `PATH`.
+pub fn cargo() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cargo"))
 }
 
 /// Targets rustup has installed for the active toolchain; empty without rustup.

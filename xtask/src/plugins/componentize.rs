@@ -2,10 +2,11 @@
 //! core module and bytes that are not wasm at all) that tests upload to see them refused.
 
 use anyhow::{Context, Result};
+pub use outrider_plugin_build::component::encode;
+use outrider_plugin_build::component::write;
 use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
-use wit_component::ComponentEncoder;
 
 /// Writes the component for `module` (a core module with `component-type` custom
 /// sections, or already a component) to `out`, unless `out` is newer than both the
@@ -19,18 +20,6 @@ pub fn componentize(module: &Path, out: &Path) -> Result<bool> {
         encode(&bytes).with_context(|| format!("componentizing {}", module.display()))?;
     write(out, &component)?;
     Ok(true)
-}
-
-/// The component for `bytes`: wrapped by `ComponentEncoder` (validated), or unchanged if
-/// it already is a component (`wasm32-wasip2` builds).
-pub fn encode(bytes: &[u8]) -> Result<Vec<u8>> {
-    if wasmparser::Parser::is_component(bytes) {
-        return Ok(bytes.to_vec());
-    }
-    ComponentEncoder::default()
-        .module(bytes)?
-        .validate(true)
-        .encode()
 }
 
 /// Copies `module` to `out` unchanged if it is a core module, else writes
@@ -87,16 +76,6 @@ fn write_if_changed(out: &Path, bytes: &[u8]) -> Result<bool> {
     }
     write(out, bytes)?;
     Ok(true)
-}
-
-/// Writes through a temporary file so a reader never sees half a component.
-fn write(out: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = out.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = out.with_extension("wasm.tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
 }
 
 fn is_up_to_date(out: &Path, input: &Path) -> bool {

@@ -1,6 +1,6 @@
 //! Finding what `cargo xtask plugins` builds: the Rust crates under `plugins/`,
-//! `examples/` and `tests/fixtures/`, and the non-Rust examples it leaves to their own
-//! build steps.
+//! `examples/` and `tests/fixtures/`, and the JavaScript and Python examples (built after
+//! the cargo call by componentize-js and componentize-py).
 
 use crate::workspace::{relative, Workspace};
 use anyhow::{bail, Result};
@@ -50,6 +50,8 @@ pub struct Skipped {
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub crates: Vec<WasmCrate>,
+    /// JavaScript and Python projects under `examples/`.
+    pub scripted: Vec<PathBuf>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -92,6 +94,10 @@ pub fn discover(ws: &Workspace) -> Result<Discovery> {
             if members.contains_key(&dir) {
                 continue;
             }
+            if group == Group::Example && is_scripted(&dir) {
+                found.scripted.push(dir);
+                continue;
+            }
             if let Some(reason) = why_skipped(&dir) {
                 found.skipped.push(Skipped { dir, reason });
             }
@@ -100,6 +106,7 @@ pub fn discover(ws: &Workspace) -> Result<Discovery> {
 
     found.crates.sort_by(|a, b| a.name.cmp(&b.name));
     found.skipped.sort_by(|a, b| a.dir.cmp(&b.dir));
+    found.scripted.sort();
     check_names(root, &found.crates)?;
     Ok(found)
 }
@@ -149,6 +156,12 @@ fn why_skipped(dir: &Path) -> Option<String> {
     } else {
         None
     }
+}
+
+/// A JavaScript or Python project (built by componentize-js or componentize-py).
+fn is_scripted(dir: &Path) -> bool {
+    !dir.join("Cargo.toml").is_file()
+        && (dir.join("package.json").is_file() || dir.join("pyproject.toml").is_file())
 }
 
 fn check_names(root: &Path, crates: &[WasmCrate]) -> Result<()> {
@@ -243,13 +256,15 @@ mod tests {
             .iter()
             .map(|s| relative(&s.dir, &root).to_string_lossy().into_owned())
             .collect();
+        assert_eq!(skipped, ["plugins/forgotten"]);
+        let scripted: Vec<_> = found
+            .scripted
+            .iter()
+            .map(|d| relative(d, &root).to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
-            skipped,
-            [
-                "examples/js/hello-js",
-                "examples/python/hello-py",
-                "plugins/forgotten"
-            ]
+            scripted,
+            ["examples/js/hello-js", "examples/python/hello-py"]
         );
         fs::remove_dir_all(&root).unwrap();
     }

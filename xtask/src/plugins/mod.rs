@@ -2,23 +2,28 @@
 //! WebAssembly component.
 //!
 //! 1. [`discover`] finds the crates (workspace members under `plugins/`, `examples/`,
-//!    `tests/fixtures/`); non-Rust examples are left to their own build steps.
-//! 2. [`toolchain`] picks rustup's wasm target or Debian's toolchain.
+//!    `tests/fixtures/`) and the JavaScript and Python examples.
+//! 2. `toolchain` (from `outrider-plugin-build`, shared with `outrider plugin build`)
+//!    picks rustup's wasm target or Debian's toolchain.
 //! 3. [`build`] compiles all crates in one cargo invocation (`--profile plugin`).
 //! 4. [`componentize`] wraps each core module into a component:
 //!    `target/plugins/NAME.wasm`, `target/plugins/fixtures/NAME.wasm`, plus the
 //!    rejection fixtures `core-module.wasm` and `random-bytes.wasm`.
-//! 5. With `--list`, [`inspect`] prints each component's imports and exports.
+//! 5. JavaScript examples are built by componentize-js (`npm ci` first) and Python
+//!    examples by componentize-py (installed into `target/componentize-py`), into
+//!    `target/plugins/NAME.wasm`.
+//! 6. With `--list`, [`inspect`] prints each component's imports and exports.
 
 mod build;
 mod componentize;
 mod discover;
 mod inspect;
-mod toolchain;
 
 use crate::workspace::{relative, Workspace};
 use anyhow::{Context, Result};
 use discover::{Group, WasmCrate};
+use outrider_plugin_build::project::{Language, Project};
+use outrider_plugin_build::toolchain;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -96,6 +101,10 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
+    for dir in &found.scripted {
+        written.push(build_scripted(dir, &out_dir, &ws.target_directory)?);
+    }
+
     let core_module = fixtures_dir.join("core-module.wasm");
     let rebuilt = componentize::write_core_module(core_module_source.as_deref(), &core_module)?;
     written.push(Written {
@@ -125,6 +134,19 @@ pub fn run(args: &Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds a JavaScript or Python example into `out_dir/NAME.wasm`.
+fn build_scripted(dir: &Path, out_dir: &Path, target: &Path) -> Result<Written> {
+    let project = Project::open(dir)?;
+    let out = out_dir.join(format!("{}.wasm", project.name));
+    let rebuilt = match project.language {
+        Language::JavaScript => outrider_plugin_build::js::build(&project, &out),
+        Language::Python => outrider_plugin_build::python::build(&project, &out, target),
+        Language::Rust => unreachable!("Rust examples are workspace members"),
+    }
+    .with_context(|| format!("building {}", dir.display()))?;
+    Ok(Written { path: out, rebuilt })
 }
 
 fn component_path(out_dir: &Path, c: &WasmCrate) -> PathBuf {
