@@ -125,6 +125,9 @@ fn record(delivery: &ClaimedDelivery, n: i64, success: bool) -> AttemptRecord {
     }
 }
 
+/// (event, status, attempts, next attempt, lease owner, last error)
+type DeliveryState = (String, String, i64, i64, Option<String>, Option<String>);
+
 #[tokio::test]
 async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
     let (store, _dir) = store_with_destinations(&["a", "b"]).await;
@@ -162,7 +165,7 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    let got: Vec<(String, String, i64, i64, Option<String>, Option<String>)> = rows
+    let got: Vec<DeliveryState> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
