@@ -167,7 +167,7 @@ impl BulkAction {
         }
     }
 
-    fn from_statuses(self) -> &'static str {
+    fn applies_to_statuses(self) -> &'static str {
         match self {
             BulkAction::Retry => "('pending', 'success', 'failed', 'skipped')",
             BulkAction::Skip => "('pending', 'failed')",
@@ -260,7 +260,7 @@ impl Store {
             let sql = format!(
                 "UPDATE deliveries SET {} WHERE status IN {}",
                 action.assignments(),
-                action.from_statuses()
+                action.applies_to_statuses()
             );
             let times = std::iter::repeat_n(Bind::Int(now), sql.matches('?').count());
             let mut b = SqlBuilder::new(String::new());
