@@ -27,12 +27,18 @@ pub fn componentize_file(module: &Path, out: &Path) -> Result<()> {
     write(out, &component)
 }
 
+/// A temporary file next to `out`, unique to this process (two builds of one tree may
+/// run at once), renamed over `out` when complete.
+pub fn temp_path(out: &Path) -> std::path::PathBuf {
+    out.with_extension(format!("wasm.{}.tmp", std::process::id()))
+}
+
 /// Writes through a temporary file so a reader never sees half a component.
 pub fn write(out: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = out.with_extension("wasm.tmp");
+    let tmp = crate::component::temp_path(out);
     fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
 }

@@ -31,7 +31,7 @@ pub fn build(project: &Project, out: &Path) -> Result<bool> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = out.with_extension("wasm.tmp");
+    let tmp = crate::component::temp_path(out);
     let mut cmd = Command::new(project.dir.join("node_modules/.bin/componentize-js"));
     cmd.current_dir(&project.dir)
         .arg(&settings.entry)

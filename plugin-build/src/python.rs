@@ -28,7 +28,7 @@ pub fn build(project: &Project, out: &Path, tools_dir: &Path) -> Result<bool> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = out.with_extension("wasm.tmp");
+    let tmp = crate::component::temp_path(out);
     let mut cmd = Command::new(tool);
     cmd.current_dir(&project.dir)
         .arg("--quiet")

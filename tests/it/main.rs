@@ -6,8 +6,10 @@
 
 mod harness;
 
+mod compat;
 mod gateway;
 mod operations;
+mod plugin_examples;
 mod plugins_api;
 mod scale_out;
 mod secrets;

@@ -11,7 +11,9 @@
 //!    rejection fixtures `core-module.wasm` and `random-bytes.wasm`.
 //! 5. JavaScript examples are built by componentize-js (`npm ci` first) and Python
 //!    examples by componentize-py (installed into `target/componentize-py`), into
-//!    `target/plugins/NAME.wasm`.
+//!    `target/plugins/examples/NAME.wasm`: not next to the built-in plugins, because a
+//!    server compiles every component of its plugins folder at start, and these embed a
+//!    JavaScript engine or a Python interpreter (12-18 MB, seconds of compile each).
 //! 6. With `--list`, [`inspect`] prints each component's imports and exports.
 
 mod build;
@@ -102,7 +104,8 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     for dir in &found.scripted {
-        written.push(build_scripted(dir, &out_dir, &ws.target_directory)?);
+        let examples = out_dir.join("examples");
+        written.push(build_scripted(dir, &examples, &ws.target_directory)?);
     }
 
     let core_module = fixtures_dir.join("core-module.wasm");
