@@ -21,6 +21,9 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Directory whose `*.wasm` components are loaded at start (built-in plugins).
     pub plugins_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached; `<data_dir>/cache` when absent. Servers of one
+    /// user may share it: entries are keyed by component digest and engine settings.
+    pub cache_dir: Option<PathBuf>,
     /// `postgres://...` to use PostgreSQL; SQLite under `data_dir` when absent.
     #[serde(deserialize_with = "lenient::optional_string")]
     pub database_url: Option<String>,
@@ -74,6 +77,7 @@ impl Default for ServeConfig {
             listen: "127.0.0.1:3333".parse().expect("valid default address"),
             data_dir: PathBuf::from("data"),
             plugins_dir: None,
+            cache_dir: None,
             database_url: None,
             api_key: None,
             encryption_key: None,

@@ -59,7 +59,12 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
     };
 
     let runtime = PluginRuntime::new(RuntimeConfig {
-        cache_dir: Some(config.data_dir.join("cache")),
+        cache_dir: Some(
+            config
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("cache")),
+        ),
         memory_limit: (config.plugin_memory_mb as usize) * 1024 * 1024,
         call_timeout: config.plugin_timeout(),
         allow_networks: config.allowed_networks()?,

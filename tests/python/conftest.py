@@ -1,5 +1,6 @@
 """Fixtures: the real `outrider` binary on 127.0.0.1:0 and a recording loopback sink."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -58,10 +59,12 @@ def sink():
     s.server.shutdown()
 
 
-@pytest.fixture
-def server():
-    binary = os.environ.get("OUTRIDER_BIN", str(ROOT / "target" / "debug" / "outrider"))
+@contextlib.contextmanager
+def outrider_server(binary=None, plugins_dir=None, extra_env=None, quiet=False):
+    """The real binary on 127.0.0.1:0 with a fresh data dir; yields {"url", "key"}."""
+    binary = binary or os.environ.get("OUTRIDER_BIN", str(ROOT / "target" / "debug" / "outrider"))
     assert os.path.exists(binary), f"{binary} missing: run `cargo xtask test`"
+    plugins_dir = plugins_dir or str(ROOT / "target" / "plugins")
     with tempfile.TemporaryDirectory() as data_dir:
         env = dict(os.environ)
         env.update(
@@ -69,19 +72,31 @@ def server():
             OUTRIDER_ENCRYPTION_KEY="k1:python-test-encryption-key",
             OUTRIDER_ALLOW_NETWORKS="127.0.0.0/8",
             OUTRIDER_RETRY_SCHEDULE="100ms,200ms,300ms",
+            # Compiled plugins shared by every server of the run (fresh data dirs).
+            OUTRIDER_CACHE_DIR=str(pathlib.Path(binary).parent / "test-plugin-cache"),
         )
+        env.update(extra_env or {})
         proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-             "--plugins-dir", str(ROOT / "target" / "plugins")],
+             "--plugins-dir", plugins_dir],
             env=env, stdout=subprocess.PIPE, text=True,
+            stderr=subprocess.DEVNULL if quiet else None,
         )
         line = proc.stdout.readline()
         assert line.startswith("outrider listening on "), f"server did not start: {line!r}"
         base = line.split()[-1]
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-        yield {"url": base + "/api/v1", "key": ADMIN_KEY}
-        proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            yield {"url": base + "/api/v1", "key": ADMIN_KEY}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def server():
+    with outrider_server() as s:
+        yield s
 
 
 def decode(body):

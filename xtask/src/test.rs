@@ -5,7 +5,7 @@
 use crate::process::run;
 use crate::workspace::{cargo, Workspace};
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Options of `cargo xtask test`.
@@ -58,6 +58,16 @@ pub fn run_all(args: &Args) -> Result<()> {
 
 /// A virtualenv under `target/` with the pinned test clients, then pytest.
 fn python_tests(root: &Path, target: &Path) -> Result<()> {
+    let venv = python_venv(root, target)?;
+    run(Command::new(venv.join("bin/python"))
+        .current_dir(root.join("tests/python"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .env("OUTRIDER_BIN", target.join("debug/outrider")))
+}
+
+/// `target/venv` with `tests/python/requirements.txt` installed (again only when the
+/// requirements changed).
+pub(crate) fn python_venv(root: &Path, target: &Path) -> Result<PathBuf> {
     let venv = target.join("venv");
     let requirements = root.join("tests/python/requirements.txt");
     let stamp = venv.join("requirements.txt");
@@ -70,8 +80,5 @@ fn python_tests(root: &Path, target: &Path) -> Result<()> {
             .arg(&requirements))?;
         std::fs::write(&stamp, wanted)?;
     }
-    run(Command::new(venv.join("bin/python"))
-        .current_dir(root.join("tests/python"))
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .env("OUTRIDER_BIN", target.join("debug/outrider")))
+    Ok(venv)
 }

@@ -22,6 +22,14 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `target/debug/test-plugin-cache`, beside the binary under test.
+fn shared_cache_dir() -> PathBuf {
+    binary_path()
+        .parent()
+        .expect("binary directory")
+        .join("test-plugin-cache")
+}
+
 fn binary_path() -> PathBuf {
     if let Ok(path) = std::env::var("OUTRIDER_BIN") {
         return PathBuf::from(path);
@@ -156,6 +164,9 @@ impl TestServer {
                 "k1:test-encryption-key-0123456789",
             )
             .env("OUTRIDER_LOG", "info,outrider=debug")
+            // One compiled-plugin cache for every test server: each fresh data dir would
+            // otherwise compile all built-in plugins again (seconds each, more for big ones).
+            .env("OUTRIDER_CACHE_DIR", shared_cache_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()

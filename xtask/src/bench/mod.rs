@@ -8,6 +8,9 @@
 //!   loopback sink in this process and compares it with POSTing the same bodies straight
 //!   to the sink.
 //!
+//! - `smoke/aws_sqs` publishes through the release binary into moto_server's SQS and reads
+//!   every message back: a correctness check, not a speed figure (moto is the bottleneck).
+//!
 //! Everything is built with `--release`. The load generator and sink are hyper code
 //! monomorphised in this crate, which `cargo xtask` builds unoptimised, so a debug xtask
 //! builds `xtask` in release and hands over to it (`--no-build`).
@@ -67,6 +70,8 @@ enum Scenario {
     Load,
     /// gateway/*: end-to-end throughput and latency vs the raw loopback ceiling.
     Gateway,
+    /// smoke/aws_sqs: events through the `aws_sqs` plugin into moto_server, all read back.
+    Sqs,
 }
 
 /// Runs `cargo xtask bench`.
@@ -178,8 +183,28 @@ pub fn run_bench(args: &Args) -> Result<()> {
             dropped?;
         }
     }
+    if want(Scenario::Sqs) {
+        sqs_smoke(root, target, if args.quick { 100 } else { 500 })?;
+    }
     println!("# done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Correctness smoke through a real SQS API (moto_server), run by
+/// `tests/python/bench_sqs_smoke.py` with the pinned boto3 and moto of the test venv.
+fn sqs_smoke(root: &Path, target: &Path, events: usize) -> Result<()> {
+    let binary = gateway::binary(target);
+    check_built(&binary)?;
+    let venv = crate::test::python_venv(root, target)?;
+    run(Command::new(venv.join("bin/python"))
+        .current_dir(root.join("tests/python"))
+        .arg("bench_sqs_smoke.py")
+        .arg("--binary")
+        .arg(&binary)
+        .arg("--plugins-dir")
+        .arg(target.join("plugins"))
+        .arg("--events")
+        .arg(events.to_string()))
 }
 
 fn check_built(binary: &Path) -> Result<()> {
