@@ -554,6 +554,21 @@ async fn event_statistics_and_retention() {
         "{metrics}"
     );
 
+    // Audit entries past a global one-second retention go in a later pass.
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        "/api/v1/retention",
+        Some(json!({ "audit": "1s" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually("audit entries pruned", Duration::from_secs(30), || async {
+        let (_, body) = call(&server, Method::POST, "/api/v1/retention/run", None).await;
+        (body["pruned"]["audit"].as_u64().unwrap_or(0) > 0).then_some(())
+    })
+    .await;
+
     // Delete all events of a tenant; the other tenant keeps its own.
     let (status, body) = call(
         &server,

@@ -436,15 +436,4 @@ fn decode(row: &sqlx::any::AnyRow) -> StoreResult<TaskRow> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_map_both_ways() {
-        for s in TaskStatus::ALL {
-            assert_eq!(TaskStatus::parse(s.as_str()), Some(s));
-            assert_eq!(TaskStatus::from_stored(s.stored()), s);
-        }
-        assert_eq!(TaskStatus::parse("done"), None);
-    }
-}
+mod tests;
