@@ -253,10 +253,13 @@ fn publish(
     loop {
         let (kind, body) = read_packet(link)?;
         match kind & 0xF0 {
-            packet::PUBACK if s.qos == 1 => {
-                if body.len() >= 2 && u16::from_be_bytes([body[0], body[1]]) == packet_id {
-                    return Ok((format!("PUBACK for packet {packet_id}"), next));
-                }
+            // A PUBACK of an earlier, abandoned packet is skipped.
+            packet::PUBACK
+                if s.qos == 1
+                    && body.len() >= 2
+                    && u16::from_be_bytes([body[0], body[1]]) == packet_id =>
+            {
+                return Ok((format!("PUBACK for packet {packet_id}"), next));
             }
             packet::PINGRESP if s.qos == 0 => return Ok(("published at QoS 0".to_owned(), next)),
             _ => {}

@@ -13,7 +13,6 @@ use amqp::{ids, ChannelState, Frame, Message, Table, Value};
 use broker_common::endpoint::tls_flag;
 use broker_common::{deliver, fingerprint, message_metadata, Endpoint, Link, StepError};
 use outrider_sdk::prelude::*;
-use outrider_sdk::serde_json;
 
 struct RabbitMq;
 
@@ -241,20 +240,15 @@ fn closed(frame: &Frame) -> StepError {
     }
 }
 
-/// Read frames until `want` arrives, answering closes.
+/// The next frame, which must be `want`; a close is classified.
 fn expect(link: &mut Link, want: (u16, u16), during: &str) -> Result<Frame, StepError> {
-    loop {
-        let frame = read_frame(link)?;
-        match frame.method() {
-            Some(m) if m == want => return Ok(frame),
-            Some(ids::CONNECTION_CLOSE) | Some(ids::CHANNEL_CLOSE) => return Err(closed(&frame)),
-            _ => {
-                return Err(StepError::Connection(format!(
-                    "unexpected AMQP frame during {during}: {:?}",
-                    frame.method()
-                )))
-            }
-        }
+    let frame = read_frame(link)?;
+    match frame.method() {
+        Some(m) if m == want => Ok(frame),
+        Some(ids::CONNECTION_CLOSE) | Some(ids::CHANNEL_CLOSE) => Err(closed(&frame)),
+        other => Err(StepError::Connection(format!(
+            "unexpected AMQP frame during {during}: {other:?}"
+        ))),
     }
 }
 
@@ -352,6 +346,7 @@ export_destination!(RabbitMq);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outrider_sdk::serde_json;
 
     fn config(v: serde_json::Value) -> Config {
         Config::from_value(v).unwrap()
