@@ -239,6 +239,21 @@ def test_rabbitmq_classifies_bad_login_and_unknown_exchange(api, amqp_queue):
     assert len(api.attempts(no_exchange["id"])) == 1
 
 
+def test_tcp_connect_to_a_refused_address_is_denied_before_connecting(api):
+    # 10.0.0.0/8 is private and not in the test server's OUTRIDER_ALLOW_NETWORKS; the
+    # address is never contacted (no connection is opened).
+    dest = api.destination(
+        "rabbitmq", {"server_url": "10.255.255.1:5672"}, {"username": "guest", "password": "guest"}
+    )
+    opened = api.metric("outrider_tcp_connections_opened_total")
+    api.publish("order.paid", {"n": 1})
+    attempt = wait(lambda: api.attempts(dest["id"]), what="an attempt")[0]
+    assert attempt["status"] == "failed", attempt
+    assert "private" in json.dumps(attempt) and "OUTRIDER_ALLOW_NETWORKS" in json.dumps(attempt), attempt
+    assert api.metric("outrider_tcp_connects_denied_total") >= 1
+    assert api.metric("outrider_tcp_connections_opened_total") == opened
+
+
 def test_broker_fields_are_validated_by_name(api):
     for type_, config, credentials, field in [
         ("rabbitmq", {"server_url": "http://127.0.0.1:5672"}, {"username": "g", "password": "g"}, "config.server_url"),
