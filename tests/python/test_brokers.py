@@ -359,7 +359,7 @@ def test_nats_core_publish_with_headers(api):
         thread.join()
 
 
-def test_nats_jetstream_publish_is_acked_and_deduplicated(api):
+def test_nats_jetstream_publish_is_acked_and_carries_the_event_id(api):
     name = "OUTRIDER_" + uuid.uuid4().hex[:8].upper()
     subject = "outrider.js." + name.lower()
 
