@@ -55,60 +55,88 @@ impl Workers {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let (done_tx, done_rx) = mpsc::channel::<AttemptRecord>(self.config.concurrency * 2);
         tokio::spawn(complete_loop(self.ctx.clone(), done_rx, self.wake.clone()));
+        // The store is asked for due work only when something may be there: at start, when
+        // woken (overflow, manual retry, retries written) and on a steady tick (retries
+        // coming due, other nodes' expired leases) — not once per handed-over delivery.
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut claim_due = true;
         loop {
             // Wait for a free slot before taking work, so work never outruns capacity.
             let Ok(first) = permits.clone().acquire_owned().await else {
                 return;
             };
             if let Ok(local) = handoff.try_recv() {
-                self.spawn(
-                    local.delivery,
-                    Some(local.event),
-                    Some(local.destination),
-                    first,
-                    &done_tx,
-                );
+                self.spawn_local(local, first, &done_tx);
                 continue;
             }
-            let claimed = match self.claim(&permits).await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::error!(error = %err, "claiming deliveries failed; their leases will expire");
-                    drop(first);
-                    tokio::time::sleep(self.config.poll_interval).await;
-                    continue;
+            if claim_due {
+                let want = (permits.available_permits() + 1).min(self.config.claim_batch);
+                match self.claim(want).await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        claim_due = claimed.len() == want;
+                        self.spawn_claimed(claimed, first, &permits, &done_tx).await;
+                        continue;
+                    }
+                    Ok(_) => claim_due = false,
+                    Err(err) => {
+                        tracing::error!(error = %err, "claiming deliveries failed; their leases will expire");
+                        claim_due = false;
+                    }
                 }
+            }
+            tokio::select! {
+                local = handoff.recv() => match local {
+                    Some(local) => self.spawn_local(local, first, &done_tx),
+                    None => return,
+                },
+                _ = self.wake.notified() => claim_due = true,
+                _ = tick.tick() => claim_due = true,
+            }
+        }
+    }
+
+    fn spawn_local(
+        &self,
+        local: LocalDelivery,
+        permit: OwnedSemaphorePermit,
+        done_tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        self.spawn(
+            local.delivery,
+            Some(local.event),
+            Some(local.destination),
+            permit,
+            done_tx,
+        );
+    }
+
+    /// Start a claimed batch: the first with `first`, each other one as a slot frees up.
+    async fn spawn_claimed(
+        &self,
+        claimed: Vec<Claimed>,
+        first: OwnedSemaphorePermit,
+        permits: &Arc<Semaphore>,
+        done_tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        let mut first = Some(first);
+        for (delivery, event, destination) in claimed {
+            let permit = match first.take() {
+                Some(p) => p,
+                None => permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open"),
             };
-            if claimed.is_empty() {
-                tokio::select! {
-                    local = handoff.recv() => match local {
-                        Some(local) => self.spawn(local.delivery, Some(local.event), Some(local.destination), first, &done_tx),
-                        None => return,
-                    },
-                    _ = self.wake.notified() => drop(first),
-                    _ = tokio::time::sleep(self.config.poll_interval) => drop(first),
-                }
-                continue;
-            }
-            let mut first = Some(first);
-            for (delivery, event, destination) in claimed {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => permits
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore open"),
-                };
-                self.spawn(delivery, event, destination, permit, &done_tx);
-            }
+            self.spawn(delivery, event, destination, permit, done_tx);
         }
     }
 
     /// Claim due deliveries (as many as there are free slots) with their events and
     /// destinations.
-    async fn claim(&self, permits: &Semaphore) -> crate::store::StoreResult<Vec<Claimed>> {
-        let want = (permits.available_permits() + 1).min(self.config.claim_batch) as i64;
+    async fn claim(&self, want: usize) -> crate::store::StoreResult<Vec<Claimed>> {
+        let want = want as i64;
         let lease_ms = self.config.lease.as_millis() as i64;
         let claimed = self
             .ctx
