@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod inspect;
+pub mod integration;
 pub mod keys;
 pub mod retention;
 pub mod runtime;

@@ -7,10 +7,12 @@
 mod harness;
 
 mod compat;
+mod configurations;
 mod gateway;
 mod operations;
 mod plugin_examples;
 mod plugins_api;
 mod scale_out;
 mod secrets;
+mod transformers;
 mod tasks;

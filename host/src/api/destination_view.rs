@@ -37,6 +37,9 @@ pub struct DestinationView {
     /// Outrider extension: this destination's attempt limit, when it has its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_max_attempts: Option<i64>,
+    /// Outrider extension: transformer configurations events pass through, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transformers: Option<Value>,
 }
 
 /// Render a stored destination.
@@ -103,5 +106,6 @@ pub fn view(state: &AppState, row: &DestinationRow) -> ApiResult<DestinationView
         target_url,
         retry_schedule: row.retry_schedule.clone(),
         retry_max_attempts: row.retry_max_attempts,
+        transformers: row.transformers.as_deref().map(|t| json_column(Some(t))),
     })
 }

@@ -109,6 +109,10 @@ struct DestinationBody {
     /// Outrider extension: attempts for this destination, `null` for the server's.
     #[serde(default)]
     retry_max_attempts: Option<Value>,
+    /// Outrider extension: ordered transformer configuration identifiers, `null` or `[]`
+    /// for none.
+    #[serde(default)]
+    transformers: Option<Value>,
 }
 
 /// Check and apply the retry overrides of a body to a row.
@@ -317,10 +321,12 @@ async fn create(
         consecutive_failures: 0,
         retry_schedule: None,
         retry_max_attempts: None,
+        transformers: None,
         created_at: 0,
         updated_at: 0,
     };
     apply_retry(&body, &mut row)?;
+    super::transformers::apply_chain(&state, body.transformers.as_ref(), &mut row).await?;
     let max = state.config.max_destinations_per_tenant as i64;
     let row = state.store.insert_destination(&row, max).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &row)?)))
@@ -350,6 +356,7 @@ async fn update(
         row.filter = parse_filter(&body.filter)?;
     }
     apply_retry(&body, &mut row)?;
+    super::transformers::apply_chain(&state, body.transformers.as_ref(), &mut row).await?;
     let mut config: Value = serde_json::from_str(&row.config).unwrap_or(Value::Object(Map::new()));
     if let Some(patch) = &body.config {
         object("config", Some(patch.clone()))?;

@@ -69,6 +69,16 @@ impl ApiError {
         }
     }
 
+    /// An error whose `data` lists structured details (e.g. configuration violations
+    /// `{propertyPath, title, helpText}`, or the users of something that cannot go).
+    pub fn with_data(status: StatusCode, message: impl Into<String>, data: Vec<Value>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            data,
+        }
+    }
+
     /// 500; the cause is logged, the client sees a generic message.
     #[track_caller]
     pub fn internal(err: impl std::fmt::Display) -> Self {

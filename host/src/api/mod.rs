@@ -2,10 +2,12 @@
 
 pub mod api_tokens;
 mod attempts;
+mod configurations;
 pub mod audit_recorder;
 mod audit_trail;
 mod destination_view;
 mod destinations;
+mod environment;
 mod duration;
 pub mod error;
 mod event_stats;
@@ -15,6 +17,7 @@ pub mod merge_patch;
 mod metrics;
 pub mod pagination;
 mod plugins;
+mod prototype_tests;
 mod prototypes;
 mod publish;
 mod retention;
@@ -22,6 +25,7 @@ mod schedules;
 mod secrets;
 mod tasks;
 mod tenants;
+mod transformers;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -73,6 +77,10 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(plugins::router(&state.config))
         .merge(prototypes::router())
+        .merge(prototype_tests::router())
+        .merge(configurations::router())
+        .merge(transformers::router())
+        .merge(environment::router())
         .merge(tenants::router())
         .merge(destinations::router())
         .merge(publish::router())

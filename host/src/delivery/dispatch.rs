@@ -174,8 +174,21 @@ pub async fn dispatch(
         attempt: attempt_number as u32,
     };
     let started = Instant::now();
-    let result = plugin.deliver(&target, &call_event).await;
+    // Integration layer: the destination's transformer chain may rewrite, split or drop
+    // the event before the plugin sees it.
+    let hooked =
+        crate::integration::hook::deliver(ctx, &destination, &plugin, &target, call_event).await;
     record.duration_ms = started.elapsed().as_millis() as i64;
+    let result = match hooked {
+        crate::integration::hook::Hooked::Delivered(result) => result,
+        stopped => {
+            record.next = match stopped.fill(&mut record) {
+                Some(outcome) => next_step(ctx, &event, &destination, attempt_number, outcome),
+                None => NextStep::Done,
+            };
+            return record;
+        }
+    };
     let outcome = match result {
         Ok(ok) => {
             record.status = "success";

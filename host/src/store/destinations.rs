@@ -35,6 +35,8 @@ pub struct DestinationRow {
     pub retry_schedule: Option<String>,
     /// Attempts overriding the server's maximum.
     pub retry_max_attempts: Option<i64>,
+    /// JSON array of transformer configuration identifiers events pass through first.
+    pub transformers: Option<String>,
     /// ms since the epoch.
     pub created_at: i64,
     /// ms since the epoch.
@@ -44,7 +46,7 @@ pub struct DestinationRow {
 pub(super) const COLUMNS: &str =
     "id, tenant_id, type, topics, filter, config, credentials, delivery_metadata, \
                        metadata, disabled_at, consecutive_failures, created_at, updated_at, retry_schedule, \
-                       retry_max_attempts";
+                       retry_max_attempts, transformers";
 
 impl Store {
     /// Insert a destination unless the tenant already has `max` of them.
@@ -58,7 +60,7 @@ impl Store {
         // single INSERT ... SELECT takes the write lock up front and waits its turn.
         let inserted = sqlx::query(&format!(
             "INSERT INTO destinations ({COLUMNS}) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12, $13 \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12, $13, $15 \
              WHERE (SELECT COUNT(*) FROM destinations WHERE tenant_id = $2) < $14 \
              ON CONFLICT (id) DO NOTHING"
         ))
@@ -76,6 +78,7 @@ impl Store {
         .bind(&d.retry_schedule)
         .bind(d.retry_max_attempts)
         .bind(max)
+        .bind(&d.transformers)
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -100,7 +103,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE destinations SET type = $3, topics = $4, filter = $5, config = $6, credentials = $7, \
              delivery_metadata = $8, metadata = $9, disabled_at = $10, updated_at = $11, \
-             retry_schedule = $12, retry_max_attempts = $13 \
+             retry_schedule = $12, retry_max_attempts = $13, transformers = $14 \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&d.tenant_id)
@@ -116,6 +119,7 @@ impl Store {
         .bind(now_ms())
         .bind(&d.retry_schedule)
         .bind(d.retry_max_attempts)
+        .bind(&d.transformers)
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
@@ -253,6 +257,7 @@ pub(super) fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
         consecutive_failures: row.try_get("consecutive_failures")?,
         retry_schedule: row.try_get("retry_schedule")?,
         retry_max_attempts: row.try_get("retry_max_attempts")?,
+        transformers: row.try_get("transformers")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -278,6 +283,7 @@ mod tests {
             consecutive_failures: 0,
             retry_schedule: None,
             retry_max_attempts: None,
+            transformers: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -6,9 +6,11 @@
 
 mod api_tokens;
 mod attempts;
+mod configurations;
 mod audit;
 mod deliveries;
 mod destinations;
+mod environment;
 mod events;
 mod plugins;
 mod retention;
@@ -28,6 +30,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use api_tokens::ApiTokenRow;
 pub use attempts::{AttemptQuery, AttemptRow};
+pub use configurations::{ConfigurationRow, HistoryRow, Write};
+pub use environment::EnvironmentVariableRow;
 pub use audit::{AuditEntry, AuditQuery};
 pub use deliveries::{AttemptRecord, ClaimedDelivery, DeliverySummary, NextStep};
 pub use destinations::DestinationRow;
