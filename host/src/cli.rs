@@ -1,4 +1,4 @@
-//! Command line: `outrider serve | plugin inspect | migrate`.
+//! Command line: `outrider serve | plugin inspect|new|build|test | migrate | keys rotate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,77 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a plugin project that builds as is.
+    New(NewArgs),
+    /// Build a plugin project into a component (DIR/target/NAME.wasm).
+    Build(BuildArgs),
+    /// Run validate and deliver (or transform) against a loopback capture server.
+    Test(TestArgs),
+}
+
+#[derive(Args)]
+struct NewArgs {
+    /// Project name (lowercase letters, digits, `-`); also the folder created.
+    name: String,
+    /// What the plugin provides.
+    #[arg(long, value_enum, default_value = "destination")]
+    kind: crate::plugin_kit::scaffold::Kind,
+    /// Language of the project.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: crate::plugin_kit::scaffold::Lang,
+    /// Folder to create [default: ./NAME].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The `sdk/` folder of an Outrider source tree (Rust projects depend on it by path)
+    /// [default: the one this binary was built from].
+    #[arg(long, env = "OUTRIDER_SDK_PATH")]
+    sdk: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Project folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the component [default: DIR/target/NAME.wasm].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Rust toolchain: rustup's wasm target, Debian's rustc-web, or whichever is there.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "OUTRIDER_WASM_TOOLCHAIN"
+    )]
+    toolchain: outrider_plugin_build::toolchain::Choice,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Path to the `.wasm` component.
+    file: PathBuf,
+    /// Prototype to test (may be left out when the plugin has only one).
+    #[arg(long)]
+    prototype: Option<String>,
+    /// Config entry `key=value` (repeatable); `{capture}` is the capture server's URL.
+    /// URL fields left out point at the capture server.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Credential entry `key=value` (repeatable).
+    #[arg(long = "credential", value_name = "KEY=VALUE")]
+    credentials: Vec<String>,
+    /// Event to deliver: JSON file with `id`, `topic`, `data`, `metadata` (or just data).
+    #[arg(long)]
+    event: Option<PathBuf>,
+    /// Transformer input JSON file [default: the --event file].
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// HTTP status the capture server answers with.
+    #[arg(long, default_value_t = 200)]
+    respond: u16,
+    /// Linear memory cap per call, in MiB (the server's default is 64).
+    #[arg(long, default_value_t = 64)]
+    memory_mb: usize,
 }
 
 /// Flags of `serve`; each also comes from `OUTRIDER_<NAME>` or `outrider.toml`.
@@ -104,6 +175,22 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             run_async(crate::inspect::inspect(file, json))
         }
+        Command::Plugin(PluginCommand::New(args)) => new_project(args),
+        Command::Plugin(PluginCommand::Build(args)) => {
+            crate::plugin_kit::build::build(&args.dir, args.out, args.toolchain).map(|_| ())
+        }
+        Command::Plugin(PluginCommand::Test(args)) => run_async(crate::plugin_kit::trial::run(
+            crate::plugin_kit::trial::Trial {
+                file: args.file,
+                prototype: args.prototype,
+                config: args.config,
+                credentials: args.credentials,
+                event: args.event,
+                input: args.input,
+                respond: args.respond,
+                memory_mb: args.memory_mb,
+            },
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +199,27 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn new_project(args: NewArgs) -> anyhow::Result<()> {
+    use crate::plugin_kit::scaffold;
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let new = scaffold::NewProject {
+        name: args.name,
+        kind: args.kind,
+        lang: args.lang,
+        dir: dir.clone(),
+        sdk: args.sdk.unwrap_or_else(scaffold::default_sdk_path),
+    };
+    for file in scaffold::create(&new)? {
+        println!("created {}", dir.join(file).display());
+    }
+    println!(
+        "next: outrider plugin build {0} && outrider plugin test {0}/target/{1}.wasm --event {0}/event.json",
+        dir.display(),
+        new.name
+    );
+    Ok(())
 }
 
 fn load(args: &ServeArgs) -> anyhow::Result<ServeConfig> {

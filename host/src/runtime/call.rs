@@ -32,12 +32,19 @@ pub struct MemoryLimiter {
     /// Set when a growth was refused: a failure that follows is reported as a memory
     /// limit, not as a generic trap.
     pub hit: bool,
+    /// Largest size any linear memory of the call reached (or was created with), in
+    /// bytes: what `outrider plugin test` reports and plugin statistics track.
+    pub peak: usize,
 }
 
 impl MemoryLimiter {
     /// A limiter allowing `limit` bytes per linear memory.
     pub fn new(limit: usize) -> Self {
-        MemoryLimiter { limit, hit: false }
+        MemoryLimiter {
+            limit,
+            hit: false,
+            peak: 0,
+        }
     }
 }
 
@@ -56,6 +63,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

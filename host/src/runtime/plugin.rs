@@ -76,6 +76,7 @@ pub struct LoadedPlugin {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) idle: IdlePool,
     warm_calls: AtomicU64,
+    peak_memory: std::sync::atomic::AtomicUsize,
     rules: HashMap<(PrototypeKind, String), FieldRules>,
     health: Health,
 }
@@ -133,6 +134,7 @@ impl LoadedPlugin {
             slots,
             idle,
             warm_calls: AtomicU64::new(0),
+            peak_memory: std::sync::atomic::AtomicUsize::new(0),
             rules,
             health: Health::default(),
         }
@@ -294,12 +296,19 @@ impl LoadedPlugin {
         Ok(errors)
     }
 
+    /// Largest linear memory any call of this plugin has used so far, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.peak_memory.load(Ordering::Relaxed)
+    }
+
     /// Classify a call's outcome and update the crash count.
     fn finish<T>(
         &self,
         store: &Store<CallContext>,
         outcome: Result<wasmtime::Result<T>, Fault>,
     ) -> Result<T, Fault> {
+        self.peak_memory
+            .fetch_max(store.data().limiter.peak, Ordering::Relaxed);
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(call::classify(store, err)),
