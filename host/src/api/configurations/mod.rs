@@ -328,7 +328,11 @@ async fn remove(
     usages::refuse_if_used(&state, &r#type, std::slice::from_ref(&identifier)).await?;
     state
         .store
-        .delete_configurations(&r#type, &[identifier.clone()], &editor(&principal))
+        .delete_configurations(
+            &r#type,
+            std::slice::from_ref(&identifier),
+            &editor(&principal),
+        )
         .await?;
     Ok(Json(
         json!({"message": format!("{type} configuration {identifier} deleted")}),
