@@ -11,6 +11,7 @@ mod configurations;
 mod gateway;
 mod operations;
 mod plugin_examples;
+mod plugin_kit;
 mod plugins_api;
 mod scale_out;
 mod secrets;

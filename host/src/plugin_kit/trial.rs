@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::capture::{CaptureServer, Captured};
 use crate::runtime::{
-    Event, LoadedPlugin, PluginRuntime, Prototype, PrototypeKind, RuntimeConfig, Target,
+    DeliveryFailure, Event, LoadedPlugin, PluginRuntime, Prototype, PrototypeKind, RuntimeConfig,
+    Target,
 };
 
 /// What to try.
@@ -115,7 +116,7 @@ pub async fn run(trial: Trial) -> Result<()> {
                     Ok(())
                 }
                 Err(failure) => {
-                    println!("deliver: {failure} ({ms:.1} ms)");
+                    println!("deliver: {} ({ms:.1} ms): {failure}", classify(&failure));
                     Err(anyhow::anyhow!("delivery failed: {failure}"))
                 }
             }
@@ -146,6 +147,23 @@ pub async fn run(trial: Trial) -> Result<()> {
         trial.memory_mb
     );
     outcome
+}
+
+/// How the server would treat a failed delivery.
+fn classify(failure: &DeliveryFailure) -> String {
+    match failure {
+        DeliveryFailure::Retry {
+            retry_after: Some(after),
+            ..
+        } => format!("retry (not before {} ms)", after.as_millis()),
+        DeliveryFailure::Retry { .. } => "retry".into(),
+        DeliveryFailure::Fail { .. } => "fail (permanent, not retried)".into(),
+        DeliveryFailure::Misconfigured { .. } => "misconfigured (not retried)".into(),
+        DeliveryFailure::Denied(_) => "denied by the network policy (not retried)".into(),
+        DeliveryFailure::Trap(_) | DeliveryFailure::Timeout | DeliveryFailure::MemoryLimit => {
+            "fault (retried; repeated faults quarantine the plugin)".into()
+        }
+    }
 }
 
 fn pick_prototype<'a>(plugin: &'a LoadedPlugin, id: Option<&str>) -> Result<&'a Prototype> {
