@@ -245,7 +245,8 @@ async fn audit_trail_records_mutations_without_secrets() {
     })
     .await;
     assert_eq!(publishes[0]["status"], 202);
-    assert!(publishes[0]["request"]["summary"].is_string());
+    assert_eq!(publishes[0]["request"]["summary"], "publish");
+    assert_eq!(publishes[0]["request"]["count"], 1);
     let one = server
         .get_json(&format!(
             "/api/v1/audit-trail/{}",

@@ -2,19 +2,16 @@
 //! `/api/v1` once it is answered: who (admin key, API token name or tenant), method,
 //! path, status, time, client address and the request body with secrets removed.
 //!
-//! Recording stays off the request path: entries go through a bounded channel to one
-//! background writer that inserts them in batches (one transaction per batch). Calls of
-//! `POST /publish` (the data plane, by far the most frequent) are recorded as a summary
-//! without their body, whose bytes are neither buffered nor parsed, and are dropped
-//! (and counted) rather than wait when the writer falls behind; every other call waits
-//! for room, so management calls are never lost.
+//! Recording stays off the request path: entries go to the background writer
+//! ([`super::audit_writer`]). Calls of `POST /publish` (the data plane, by far the most
+//! frequent) are recorded as summaries: their bodies are neither buffered nor parsed, and
+//! the writer folds them into one entry per caller, tenant and status each second
+//! (`{"summary": "publish", "count": N, ...}`), so publishing costs no extra database
+//! write per event.
 //!
 //! Calls that fail authentication (401) carry no identity and are not recorded.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -23,76 +20,14 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
+use super::audit_writer::{AuditRecorder, Pending};
 use super::ApiError;
 use crate::auth::{Principal, PrincipalSlot};
-use crate::store::{now_ms, AuditEntry, Store};
+use crate::store::{now_ms, AuditEntry};
 
-/// Entries waiting for the writer, at most.
-const QUEUE: usize = 10_000;
-/// Entries per insert transaction, at most.
-const BATCH: usize = 500;
 /// Value that replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
-
-/// What the middleware hands to the writer.
-struct Pending {
-    entry: AuditEntry,
-    principal: Principal,
-}
-
-/// Handle of the background audit writer; cheap to clone.
-#[derive(Clone)]
-pub struct AuditRecorder {
-    queue: mpsc::Sender<Pending>,
-    dropped: Arc<AtomicU64>,
-    body_limit: usize,
-}
-
-impl AuditRecorder {
-    /// Start the writer on the current runtime. `body_limit` caps the request bodies it
-    /// buffers (the API's JSON limit).
-    pub fn start(store: Store, body_limit: usize) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, rx));
-        Self {
-            queue,
-            dropped: Arc::new(AtomicU64::new(0)),
-            body_limit,
-        }
-    }
-
-    /// Publish summaries dropped because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<Pending>) {
-    let mut token_names: HashMap<String, String> = HashMap::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let mut entries = Vec::with_capacity(batch.len());
-        for Pending {
-            mut entry,
-            principal,
-        } in batch.drain(..)
-        {
-            if let Principal::ApiToken { id } = &principal {
-                if !token_names.contains_key(id) {
-                    let name = store.api_token_name(id).await.ok().flatten();
-                    token_names.insert(id.clone(), name.unwrap_or_else(|| id.clone()));
-                }
-                entry.actor = format!("api-token:{}", token_names[id]);
-            }
-            entries.push(entry);
-        }
-        if let Err(e) = store.insert_audit_entries(&entries).await {
-            tracing::error!(error = %e, count = entries.len(), "writing audit entries failed");
-        }
-    }
-}
 
 fn is_mutating(method: &Method) -> bool {
     matches!(
@@ -121,20 +56,40 @@ fn is_secret_key(key: &str) -> bool {
 
 /// `value` with every secret-named field's value replaced by [`REDACTED`].
 pub fn redact(value: Value) -> Value {
+    redact_also(value, &[])
+}
+
+/// [`redact`], also replacing fields named in `extra` (e.g. `value` of environment
+/// variables, which may be secrets whatever their name).
+pub fn redact_also(value: Value, extra: &[&str]) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    if is_secret_key(&k) && !v.is_null() {
+                    if (is_secret_key(&k) || extra.contains(&k.as_str())) && !v.is_null() {
                         (k, Value::String(REDACTED.into()))
                     } else {
-                        (k, redact(v))
+                        (k, redact_also(v, extra))
                     }
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| redact_also(item, extra))
+                .collect(),
+        ),
         other => other,
+    }
+}
+
+/// Fields redacted in the bodies of one API category beyond the secret-named ones.
+fn extra_secret_fields(category: &str) -> &'static [&'static str] {
+    match category {
+        // Variables are referenced as `${NAME}` from configurations: often credentials.
+        "environment-variables" => &["value"],
+        _ => &[],
     }
 }
 
@@ -147,7 +102,11 @@ fn is_json(req: &Request) -> bool {
 }
 
 /// The audited form of the body, and the request to pass on (its body restored).
-async fn capture_body(req: Request, limit: usize) -> Result<(Option<Value>, Request), Response> {
+async fn capture_body(
+    req: Request,
+    limit: usize,
+    extra_secrets: &[&str],
+) -> Result<(Option<Value>, Request), Response> {
     let length = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -172,7 +131,7 @@ async fn capture_body(req: Request, limit: usize) -> Result<(Option<Value>, Requ
         .into_response()
     })?;
     let recorded = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(value) => Some(redact(value)),
+        Ok(value) => Some(redact_also(value, extra_secrets)),
         Err(_) if bytes.is_empty() => None,
         Err(_) => Some(json!({ "unparsed_bytes": bytes.len() })),
     };
@@ -217,12 +176,9 @@ pub async fn record(
         .to_string();
     let is_publish = method == "POST" && category == "publish";
     let (request, req) = if is_publish {
-        (
-            Some(json!({ "summary": "publish (body not recorded)" })),
-            req,
-        )
+        (None, req)
     } else {
-        match capture_body(req, recorder.body_limit).await {
+        match capture_body(req, recorder.body_limit(), extra_secret_fields(&category)).await {
             Ok(captured) => captured,
             Err(response) => return response,
         }
@@ -256,14 +212,13 @@ pub async fn record(
         request: request.map(|r| r.to_string()),
         duration_ms: started.elapsed().as_millis() as i64,
     };
-    let pending = Pending { entry, principal };
-    if is_publish {
-        if recorder.queue.try_send(pending).is_err() {
-            recorder.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    } else if recorder.queue.send(pending).await.is_err() {
-        tracing::error!("audit writer stopped; entry lost");
-    }
+    recorder
+        .submit(Pending {
+            entry,
+            principal,
+            publish_summary: is_publish,
+        })
+        .await;
     response
 }
 
@@ -291,6 +246,15 @@ mod tests {
         assert_eq!(out["Authorization"], REDACTED);
         assert_eq!(out["empty_secret"], Value::Null);
         assert!(!out.to_string().contains("\"s\""));
+    }
+
+    #[test]
+    fn environment_variable_values_are_redacted() {
+        let body = json!({ "name": "DB", "value": "hunter2", "description": "d" });
+        let out = redact_also(body, extra_secret_fields("environment-variables"));
+        assert_eq!(out["value"], REDACTED);
+        assert_eq!(out["description"], "d");
+        assert_eq!(redact(json!({ "value": 1 }))["value"], 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod attempts;
 mod configurations;
 pub mod audit_recorder;
 mod audit_trail;
+pub mod audit_writer;
 mod destination_view;
 mod destinations;
 mod environment;
@@ -95,7 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(retention::router())
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn_with_state(
-            audit_recorder::AuditRecorder::start(state.store.clone(), json_limit),
+            audit_writer::AuditRecorder::start(state.store.clone(), json_limit),
             audit_recorder::record,
         ));
     Router::new()

@@ -43,7 +43,7 @@ impl Store {
         .bind(token_hash)
         .bind(&row.created_by)
         .bind(row.created_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -79,7 +79,7 @@ impl Store {
             .bind(id)
             .bind(name)
             .bind(description)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("api token {id}")));
@@ -92,7 +92,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now_ms())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         self.api_token(id).await
     }
@@ -115,7 +115,7 @@ impl Store {
             sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         }
         Ok(true)

@@ -74,7 +74,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         for e in entries {
             sqlx::query(&format!(
                 "INSERT INTO audit_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"

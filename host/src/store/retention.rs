@@ -75,7 +75,7 @@ impl Store {
         if p.events_ms.is_none() && p.attempts_ms.is_none() && p.audit_ms.is_none() {
             sqlx::query("DELETE FROM retention_policies WHERE scope = $1")
                 .bind(&p.scope)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
             return Ok(());
         }
@@ -89,7 +89,7 @@ impl Store {
         .bind(p.attempts_ms)
         .bind(p.audit_ms)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Store {
             );
         }
         b.push_bind(" LIMIT ?)", Bind::Int(RETENTION_BATCH));
-        Ok(b.query().execute(self.pool()).await?.rows_affected())
+        Ok(b.query().execute(self.writer()).await?.rows_affected())
     }
 
     /// Delete every event of a tenant (with deliveries and attempts), in batches, except

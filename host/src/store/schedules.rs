@@ -97,7 +97,7 @@ impl Store {
         .bind(s.last_run_at)
         .bind(s.created_at)
         .bind(s.updated_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -137,11 +137,11 @@ impl Store {
     pub async fn delete_schedule(&self, id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM schedule_runs WHERE schedule_id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         let done = sqlx::query("DELETE FROM schedules WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("schedule {id}")));
@@ -176,7 +176,7 @@ impl Store {
         .bind(from)
         .bind(next)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -195,7 +195,7 @@ impl Store {
         .bind(&r.status)
         .bind(r.missed)
         .bind(&r.error)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -274,7 +274,7 @@ impl Store {
         match ids {
             None => Ok(statement(None)
                 .query()
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?
                 .rows_affected()),
             Some(ids) => {
@@ -282,7 +282,7 @@ impl Store {
                 for chunk in ids.chunks(IDS_CHUNK) {
                     changed += statement(Some(chunk))
                         .query()
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?
                         .rows_affected();
                 }
@@ -345,7 +345,7 @@ impl Store {
             push_filter(&mut b, f);
             extra(&mut b);
             b.push_bind(" LIMIT ?)", Bind::Int(PRUNE_BATCH));
-            let n = b.query().execute(self.pool()).await?.rows_affected();
+            let n = b.query().execute(self.writer()).await?.rows_affected();
             total += n;
             if n < PRUNE_BATCH as u64 {
                 return Ok(total);
@@ -374,7 +374,7 @@ impl Store {
             ],
         );
         push_filter(&mut b, f);
-        Ok(b.query().execute(self.pool()).await?.rows_affected())
+        Ok(b.query().execute(self.writer()).await?.rows_affected())
     }
 
     /// Task counts per (group key, status). The key is the period start (ms) as text, the
