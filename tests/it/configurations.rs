@@ -515,3 +515,65 @@ async fn export_and_import_into_a_fresh_server() {
     .await;
     assert_eq!(status, 404, "nothing of a refused import is written");
 }
+
+#[tokio::test]
+async fn destination_configurations_keep_their_secrets_sealed() {
+    let secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=";
+    let source = TestServer::builder().start().await;
+    let (status, created) = send(&source, Method::POST, "/api/v1/configurations/destination", json!({
+        "identifier": "crm-hook", "name": "CRM webhook",
+        "object": {"prototype": "webhook", "parameters": {"url": "https://crm.example.com/hooks", "secret": secret}},
+    })).await;
+    assert_eq!(status, 201, "{created}");
+    let params = &created["object"]["object"]["parameters"];
+    assert_eq!(params["url"], "https://crm.example.com/hooks");
+    assert_eq!(
+        params["secret"],
+        format!("whse{}", "*".repeat(secret.len() - 4)),
+        "read back obfuscated"
+    );
+    let (status, bad) = send(&source, Method::POST, "/api/v1/configurations/destination", json!({
+        "identifier": "bad-hook", "name": "Bad", "object": {"prototype": "webhook", "parameters": {"url": "ftp://x"}},
+    })).await;
+    assert_eq!(
+        (status, bad["data"][0]["propertyPath"].as_str()),
+        (422, Some("object.parameters.url")),
+        "{bad}"
+    );
+
+    // Exported sealed: the ciphertext travels, the secret does not.
+    let (_, exported) = send(
+        &source,
+        Method::POST,
+        "/api/v1/configurations/destination/export",
+        Value::Null,
+    )
+    .await;
+    assert!(
+        exported[0]["object"]["parameters"]["secret"]["$sealed"].is_string(),
+        "{exported}"
+    );
+    assert!(!exported.to_string().contains(secret));
+    let history = source
+        .get_json("/api/v1/configurations/destination/crm-hook/history")
+        .await;
+    assert!(!history.to_string().contains(secret), "{history}");
+
+    // A server with the same encryption key imports it and can open it.
+    let target = TestServer::builder().start().await;
+    let (status, report) = send(
+        &target,
+        Method::POST,
+        "/api/v1/configurations/import",
+        exported,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let imported = target
+        .get_json("/api/v1/configurations/destination/crm-hook")
+        .await;
+    assert_eq!(
+        imported["object"]["object"]["parameters"]["secret"],
+        params["secret"]
+    );
+}

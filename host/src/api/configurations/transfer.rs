@@ -66,7 +66,12 @@ pub(super) async fn export_type(
     let body: ExportTypeBody = if body.iter().all(u8::is_ascii_whitespace) {
         ExportTypeBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Null) => ExportTypeBody::default(),
+            Ok(value) => serde_json::from_value(value)
+                .map_err(|e| ApiError::bad_request(format!("body: {e}")))?,
+            Err(e) => return Err(ApiError::bad_request(format!("body: {e}"))),
+        }
     };
     let rows = export_rows(&state, &r#type, body.identifiers.as_deref()).await?;
     Ok(Json(rows.iter().map(exported).collect()))
