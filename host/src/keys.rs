@@ -56,5 +56,7 @@ pub async fn rotate_store(store: &Store, keyring: &Keyring) -> anyhow::Result<u6
         bar.inc(1);
     }
     bar.finish();
+    // Encrypted environment variables and sealed configuration parameters (with history).
+    rewritten += crate::integration::rotation::rotate(store, keyring).await?;
     Ok(rewritten)
 }

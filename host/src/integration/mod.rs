@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod hook;
 pub mod parameters;
+pub mod rotation;
 pub mod variables;
 
 /// The configuration types (prototype kinds) the configurations API serves.

@@ -73,6 +73,24 @@ pub fn unseal(keyring: &Keyring, aad: &str, params: &mut Value) -> Result<(), Cr
     Ok(())
 }
 
+/// Re-encrypt the sealed values of `params` that are not under the current key; returns
+/// how many were rewritten.
+pub fn reseal(keyring: &Keyring, aad: &str, params: &mut Value) -> Result<u64, CryptoError> {
+    let Value::Object(map) = params else {
+        return Ok(0);
+    };
+    let mut rewritten = 0;
+    for value in map.values_mut() {
+        let Some(old) = sealed(value).filter(|s| keyring.needs_rotation(s)) else {
+            continue;
+        };
+        let new = keyring.reencrypt(old, aad.as_bytes())?;
+        value[SEALED] = Value::String(new);
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}
+
 /// `params` for reading: sealed values obfuscated. The ciphertext never leaves here.
 pub fn obfuscated(keyring: &Keyring, aad: &str, params: &Value) -> Value {
     let Value::Object(map) = params else {

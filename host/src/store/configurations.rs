@@ -228,6 +228,61 @@ impl Store {
     }
 }
 
+/// Maintenance writes that change no content, so record no history (key rotation).
+impl Store {
+    /// Every recorded state of every configuration: (ulid, type, identifier, state).
+    pub async fn all_configuration_history(
+        &self,
+    ) -> StoreResult<Vec<(String, String, String, Value)>> {
+        let rows = sqlx::query(
+            "SELECT ulid, type, identifier, state FROM configuration_history ORDER BY ulid",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                let state = serde_json::from_str(&state)
+                    .map_err(|e| StoreError::Corrupt(format!("history state: {e}")))?;
+                Ok((
+                    r.try_get("ulid")?,
+                    r.try_get("type")?,
+                    r.try_get("identifier")?,
+                    state,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replace a recorded state (its content re-sealed, not changed).
+    pub async fn set_history_state(&self, ulid: &str, state: &Value) -> StoreResult<()> {
+        sqlx::query("UPDATE configuration_history SET state = $2 WHERE ulid = $1")
+            .bind(ulid)
+            .bind(state.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Replace a configuration's parameters (re-sealed, not changed).
+    pub async fn set_configuration_parameters(
+        &self,
+        r#type: &str,
+        identifier: &str,
+        parameters: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE configurations SET parameters = $3 WHERE type = $1 AND identifier = $2",
+        )
+        .bind(r#type)
+        .bind(identifier)
+        .bind(parameters)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
 async fn write_in(
     tx: &mut Transaction<'static, Any>,
     row: &ConfigurationRow,
