@@ -168,6 +168,53 @@ async fn a_configuration_lives_patches_and_restores_from_history() {
     let history = server.get_json(&format!("{base}/order-map/history")).await;
     assert_eq!(history["results"][0]["action"], "restore");
 
+    // Replace it whole; enable it again through the status flag.
+    let mut replacement = mapping("order-map", "order.id");
+    replacement["disabled"] = json!(true);
+    let (status, replaced) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/order-map"),
+        replacement,
+    )
+    .await;
+    assert_eq!(
+        (status, &replaced["object"]["disabled"]),
+        (200, &json!(true)),
+        "{replaced}"
+    );
+    let (status, enabled) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/order-map/status"),
+        json!({"disabled": false}),
+    )
+    .await;
+    assert_eq!(
+        (status, &enabled["object"]["disabled"]),
+        (200, &json!(false)),
+        "{enabled}"
+    );
+    let (status, _) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/other-id"),
+        mapping("order-map", "x"),
+    )
+    .await;
+    assert_eq!(
+        status, 422,
+        "the identifier in the body must match the path"
+    );
+    let (status, _) = send(
+        &server,
+        Method::GET,
+        "/api/v1/configurations/widget",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404, "unknown configuration types are not found");
+
     // Run a stored configuration.
     let (status, out) = send(
         &server,

@@ -71,6 +71,8 @@ pub async fn deliver(
         Ok(ChainOutputText::Dropped { by }) => return Hooked::Skipped { by },
         Err(err) => return Hooked::Failed(err),
     };
+    // Outputs are delivered in order; a failure stops and the whole attempt is retried,
+    // so outputs delivered before it are delivered again (at least once, as always).
     let mut last = None;
     for data in payloads {
         let one = Event {
