@@ -350,6 +350,23 @@ async fn environment_variables_are_sealed_resolved_and_tracked() {
         "a blank value keeps an encrypted one"
     );
 
+    // Relations: the configuration uses both variables (down).
+    let (status, relations) = send(
+        &server,
+        Method::POST,
+        "/api/v1/configurations/relations?direction=down",
+        json!({"objects": [{"type": "transformer", "identifier": "env-map"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{relations}");
+    let used: Vec<&str> = relations["nodes"][0]["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"]["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(used, ["API_SECRET", "ORDER_FIELD"], "{relations}");
+
     // Usages, and deleting a used variable is refused.
     let usages = server
         .get_json("/api/v1/environment-variables/API_SECRET/usages")

@@ -303,6 +303,26 @@ async fn a_destination_chain_rewrites_splits_and_drops_events() {
         usages["usages"][0]["propertyPath"], "transformers[1]",
         "{usages}"
     );
+    let dependants = server
+        .get_json("/api/v1/configurations/transformer/per-item/dependants")
+        .await;
+    assert_eq!(
+        dependants["dependants"][0]["identifier"],
+        dest.as_str(),
+        "{dependants}"
+    );
+    let relations = server
+        .get_json("/api/v1/configurations/transformer/per-item/relations?direction=up")
+        .await;
+    let edge = &relations["nodes"][0]["relationships"][0];
+    assert_eq!(
+        (
+            edge["relation"].as_str(),
+            edge["node"]["identifier"].as_str()
+        ),
+        (Some("used-by"), Some(dest.as_str())),
+        "{relations}"
+    );
 
     // Once the destination stops using it, it can go.
     let res = server

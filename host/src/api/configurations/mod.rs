@@ -35,6 +35,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/configurations/export", post(transfer::export_objects))
         .route("/configurations/import", post(transfer::import))
+        .route("/configurations/relations", post(usages::relations_of_many))
         .route(
             "/configurations/{type}",
             get(list).post(create).delete(delete_by_filter),
@@ -71,6 +72,14 @@ pub(super) fn router() -> Router<AppState> {
         .route(
             "/configurations/{type}/{identifier}/usages",
             get(usages::list),
+        )
+        .route(
+            "/configurations/{type}/{identifier}/dependants",
+            get(usages::dependants),
+        )
+        .route(
+            "/configurations/{type}/{identifier}/relations",
+            get(usages::relations),
         )
         .route(
             "/configurations/transformer/{identifier}/run",
