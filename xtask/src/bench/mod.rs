@@ -4,6 +4,8 @@
 //!   need the runtime's own types): a WebAssembly `deliver` call against the same logic
 //!   compiled natively, and compiling a ~1 MiB component against loading it from the
 //!   compiled cache.
+//! - `examples/*` run in `host/examples/bench_examples.rs`: load time (compile and
+//!   cached) and per-call cost of the Rust, JavaScript and Python plugin examples.
 //! - `gateway/*` (module [`gateway`]) runs the release `outrider` binary against a
 //!   loopback sink in this process and compares it with POSTing the same bodies straight
 //!   to the sink.
@@ -70,6 +72,9 @@ enum Scenario {
     Load,
     /// gateway/*: end-to-end throughput and latency vs the raw loopback ceiling.
     Gateway,
+    /// examples/*: load time and per-call cost of the Rust, JavaScript and Python plugin
+    /// examples (componentize-js and componentize-py components are 12-18 MB).
+    Examples,
     /// smoke/aws_sqs: events through the `aws_sqs` plugin into moto_server, all read back.
     Sqs,
 }
@@ -90,6 +95,8 @@ pub fn run_bench(args: &Args) -> Result<()> {
             "outrider",
             "--example",
             "bench_runtime",
+            "--example",
+            "bench_examples",
         ]))?;
         if cfg!(debug_assertions) {
             run(Command::new(cargo()).current_dir(root).args([
@@ -150,6 +157,19 @@ pub fn run_bench(args: &Args) -> Result<()> {
         let status = cmd.status().context("starting bench_runtime")?;
         if !status.success() {
             bail!("bench_runtime failed with {status}");
+        }
+    }
+
+    if want(Scenario::Examples) {
+        let mut cmd = Command::new(target.join("release/examples/bench_examples"));
+        cmd.current_dir(root)
+            .arg("--plugins-dir")
+            .arg(&plugins_dir)
+            .arg("--calls")
+            .arg(if args.quick { "30" } else { "300" });
+        let status = cmd.status().context("starting bench_examples")?;
+        if !status.success() {
+            bail!("bench_examples failed with {status}");
         }
     }
 
