@@ -16,7 +16,12 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! A complete destination: it declares one prototype with a required `url` field (and
+//! may reach only the host in that URL), checks the configuration, and POSTs each event.
+//! The same crate compiles natively, so the logic is unit-tested with `cargo test`, as
+//! the end of this example does.
+//!
+//! ```
 //! use outrider_sdk::http::{self, Request};
 //! use outrider_sdk::prelude::*;
 //!
@@ -60,8 +65,34 @@
 //! }
 //!
 //! export_destination!(Ping);
-//! # fn main() {}
+//!
+//! # fn main() {
+//! // What `validate` reports names the field; the API answers 422 with it.
+//! let config = Config::from_json(r#"{"url": "ftp://example.com"}"#).unwrap();
+//! let errors = Ping::validate("ping", &config, &Credentials::default()).unwrap_err();
+//! assert_eq!(errors[0].field, "config.url");
+//!
+//! // Natively the host's `http` is a stand-in that fails: a transport error, which the
+//! // host would retry.
+//! let target = Target::new("ping")
+//!     .with_config(Config::from_json(r#"{"url": "https://example.com/hook"}"#).unwrap());
+//! let event = Event {
+//!     id: "evt_1".into(),
+//!     tenant_id: "acme".into(),
+//!     topic: "user.created".into(),
+//!     time_ms: 0,
+//!     metadata: Vec::new(),
+//!     data: r#"{"hello":"world"}"#.into(),
+//!     attempt: 1,
+//! };
+//! let error = Ping::deliver(&target, &event).unwrap_err();
+//! assert!(matches!(error, DeliveryError::Retry { .. }), "{error}");
+//! # }
 //! ```
+//!
+//! Plugins in JavaScript and Python, the WIT world, limits, error classification and
+//! versioning rules: `docs/plugins.md` in the Outrider repository. Scaffold, build and
+//! try a plugin with `outrider plugin new | build | test`.
 //!
 //! Build with `cargo xtask plugins` (crate type `cdylib`, target
 //! `wasm32-unknown-unknown`, wrapped into a component by `wit-component`). Natively the
