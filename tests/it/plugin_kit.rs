@@ -146,6 +146,23 @@ fn python_scaffold_builds_and_transforms() {
     assert!(ok, "{out}");
     assert!(out.contains("transform: 1 outputs"), "{out}");
     assert!(out.contains(r#"{"checked":true,"order":7}"#), "{out}");
+
+    // The per-call memory limit holds for these large components too: one whose initial
+    // memory (CPython's heap, ~12 MiB) exceeds it is refused at load, naming the limit.
+    let (ok, out) = run(
+        dir.path(),
+        &[
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "--config",
+            "field=checked",
+            "--memory-mb",
+            "8",
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("exceeds the limit"), "{out}");
 }
 
 #[test]
