@@ -1,7 +1,7 @@
 //! `cargo xtask bench --only examples`: what the plugin examples cost. For the Rust
 //! (`rust-destination`), JavaScript (`examples/js-destination`, componentize-js) and
 //! Python (`examples/python-transformer`, componentize-py) components: load time (validate
-//! + compile, and from the compiled cache), and the per-call cost of `deliver` (to a
+//! and compile, then from the compiled cache), and the per-call cost of `deliver` (to a
 //! loopback capture server) or `transform`, each call on a fresh instance as the server
 //! runs them, with the peak linear memory a call used. Ratios are against the Rust
 //! example, measured in the same run.
