@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::routing::{route, Routable, Route};
 use crate::store::{
     ClaimedDelivery, DestinationRow, EventRow, Lease, NewEvent, PublishOutcome, Store, StoreError,
+    WriterConnection,
 };
 
 /// Most events written by one transaction.
@@ -116,6 +117,21 @@ async fn write_loop(
 ) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
+        // Take the writer first, then everything that queued up meanwhile: while the
+        // other writers commit, the batch grows instead of waiting in line as many.
+        let mut conn = match store.writer_connection().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                fail_all(std::mem::take(&mut queued).into_iter().map(|(_, r)| r), err);
+                continue;
+            }
+        };
+        while queued.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => queued.push(item),
+                Err(_) => break,
+            }
+        }
         let batch = std::mem::take(&mut queued);
         let tenant_ids: Vec<String> = batch.iter().map(|(p, _)| p.tenant_id.clone()).collect();
         let snapshot = match store.routing_snapshot(&tenant_ids).await {
@@ -129,7 +145,7 @@ async fn write_loop(
         if routed.events.is_empty() {
             continue;
         }
-        write_batch(&store, routed, &wake_workers, handoff.as_ref()).await;
+        write_batch(&store, &mut conn, routed, &wake_workers, handoff.as_ref()).await;
     }
 }
 
@@ -206,6 +222,7 @@ impl RoutedBatch {
 
 async fn write_batch(
     store: &Store,
+    conn: &mut WriterConnection,
     routed: RoutedBatch,
     wake_workers: &Notify,
     handoff: Option<&Handoff>,
@@ -228,7 +245,10 @@ async fn write_batch(
         _ => (None, None),
     };
     let mut permits = reserved.into_iter().flatten();
-    let written = match store.publish_events(&routed.events, lease.as_ref()).await {
+    let written = match store
+        .publish_events_on(conn, &routed.events, lease.as_ref())
+        .await
+    {
         Ok(written) => written,
         Err(err) => {
             tracing::error!(error = %err, events = routed.events.len(), "publish batch failed");

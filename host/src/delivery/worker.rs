@@ -185,20 +185,33 @@ type Claimed = (
     Option<Arc<DestinationRow>>,
 );
 
-/// Write finished attempts in batches; one transaction per batch.
+/// Write finished attempts in batches; one transaction per batch. Like the publisher, it
+/// takes the writer first and then everything that finished meanwhile.
 async fn complete_loop(
     ctx: Arc<DispatchContext>,
     mut rx: mpsc::Receiver<AttemptRecord>,
     wake: Arc<Notify>,
 ) {
-    let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, 256).await > 0 {
-        let records: Vec<AttemptRecord> = std::mem::take(&mut batch);
+    const MAX_BATCH: usize = 1024;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut delay = Duration::from_millis(50);
         loop {
-            match ctx.store.complete_attempts(&records).await {
+            let written = match ctx.store.writer_connection().await {
+                Ok(mut conn) => {
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(record) => batch.push(record),
+                            Err(_) => break,
+                        }
+                    }
+                    ctx.store.complete_attempts_on(&mut conn, &batch).await
+                }
+                Err(err) => Err(err),
+            };
+            match written {
                 Ok(streaks) => {
-                    ctx.after_commit(&records, &streaks).await;
+                    ctx.after_commit(&batch, &streaks).await;
                     break;
                 }
                 Err(err) => {
@@ -209,12 +222,13 @@ async fn complete_loop(
                 }
             }
         }
-        if records
+        if batch
             .iter()
             .any(|r| matches!(r.next, crate::store::NextStep::RetryAt(_)))
         {
             wake.notify_one();
         }
+        batch.clear();
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Dialect, Store, StoreResult};
+use super::{now_ms, Dialect, Store, StoreResult, WriterConnection};
 
 /// Attempts per multi-row statement: 16 values each, far under the bound-value limits.
 const ROWS_PER_STATEMENT: usize = 100;
@@ -117,11 +117,21 @@ impl Store {
     /// destination's consecutive-failure count, in one transaction of a few multi-row
     /// statements. Returns the new count per destination after each attempt, in order.
     pub async fn complete_attempts(&self, records: &[AttemptRecord]) -> StoreResult<Vec<i64>> {
+        let mut conn = self.writer_connection().await?;
+        self.complete_attempts_on(&mut conn, records).await
+    }
+
+    /// [`Store::complete_attempts`] on a writer connection the caller already holds.
+    pub async fn complete_attempts_on(
+        &self,
+        conn: &mut WriterConnection,
+        records: &[AttemptRecord],
+    ) -> StoreResult<Vec<i64>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             insert_attempts(&mut tx, chunk, now).await?;
             advance_deliveries(&mut tx, chunk, now).await?;

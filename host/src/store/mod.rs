@@ -73,6 +73,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// A connection of the hot write paths' pool, held across a batch.
+pub type WriterConnection = sqlx::pool::PoolConnection<sqlx::Any>;
+
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -166,6 +169,11 @@ impl Store {
     /// The pool of the hot write paths (see the field's note).
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Hold the writer (on SQLite, wait for the one connection).
+    pub async fn writer_connection(&self) -> StoreResult<WriterConnection> {
+        Ok(self.writer.acquire().await?)
     }
 }
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::deliveries::ClaimedDelivery;
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Store, StoreResult};
+use super::{now_ms, Store, StoreResult, WriterConnection};
 
 /// Rows per multi-row INSERT: about a thousand bound values, far under PostgreSQL's
 /// 65,535 and SQLite's 32,766 limits.
@@ -87,8 +87,20 @@ impl Store {
         events: &[NewEvent],
         lease: Option<&Lease>,
     ) -> StoreResult<PublishedBatch> {
+        let mut conn = self.writer_connection().await?;
+        self.publish_events_on(&mut conn, events, lease).await
+    }
+
+    /// [`Store::publish_events`] on a writer connection the caller already holds (the
+    /// group commit takes it first, then drains its queue: the batch grows while it waits).
+    pub async fn publish_events_on(
+        &self,
+        conn: &mut WriterConnection,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+    ) -> StoreResult<PublishedBatch> {
         let now = now_ms();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         let mut first_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
         let mut fresh = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
