@@ -20,7 +20,7 @@ use hyper::{Method, StatusCode};
 use super::http::{clock, event_data, start_sink, Conn, Sink};
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
 
-const API_KEY: &str = "bench-admin-key-0123456789abcdef";
+pub(super) const API_KEY: &str = "bench-admin-key-0123456789abcdef";
 const ENCRYPTION_KEY: &str = "k1:bench-encryption-key-0123456789abcdef";
 
 /// What to run.
@@ -58,14 +58,14 @@ pub fn run(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
 }
 
 /// The running server; killed on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
     addr: SocketAddr,
     data_dir: PathBuf,
 }
 
 impl Server {
-    fn start(options: &Options) -> Result<Server> {
+    pub(super) fn start(options: &Options) -> Result<Server> {
         let data_dir =
             std::env::temp_dir().join(format!("outrider-bench-{}-{}", std::process::id(), clock()));
         std::fs::create_dir_all(&data_dir)?;
@@ -125,14 +125,19 @@ impl Server {
         self.child.id()
     }
 
-    fn log_tail(&self) -> String {
+    /// Where it listens.
+    pub(super) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(super) fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 10 s.
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -155,11 +160,16 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        // OUTRIDER_BENCH_KEEP=1 keeps the data dir (server.log, the database) to look at.
+        if std::env::var_os("OUTRIDER_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.data_dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
-async fn admin(
+pub(super) async fn admin(
     addr: SocketAddr,
     method: Method,
     path: &str,

@@ -9,6 +9,9 @@
 //! - `gateway/*` (module [`gateway`]) runs the release `outrider` binary against a
 //!   loopback sink in this process and compares it with POSTing the same bodies straight
 //!   to the sink.
+//! - `broker/rabbitmq` (module [`broker`]) publishes through the release binary to
+//!   RabbitMQ via the `rabbitmq` plugin and compares it with a native publisher sending
+//!   the same messages with confirms; it also reports handshakes per 10,000 events.
 //!
 //! - `smoke/aws_sqs` publishes through the release binary into moto_server's SQS and reads
 //!   every message back: a correctness check, not a speed figure (moto is the bottleneck).
@@ -20,6 +23,7 @@
 //! No figure here is asserted: absolute times depend on the machine and on whatever else
 //! runs on it. Read the ratios.
 
+mod broker;
 mod gateway;
 mod http;
 mod stats;
@@ -56,6 +60,9 @@ pub struct Args {
     /// postgres://postgres@127.0.0.1:5432.
     #[arg(long)]
     postgres: Option<String>,
+    /// RabbitMQ (guest/guest) for the broker scenario.
+    #[arg(long, default_value = "127.0.0.1:5672")]
+    rabbitmq: std::net::SocketAddr,
     /// Run only these scenarios.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
@@ -75,6 +82,8 @@ enum Scenario {
     /// examples/*: load time and per-call cost of the Rust, JavaScript and Python plugin
     /// examples (componentize-js and componentize-py components are 12-18 MB).
     Examples,
+    /// broker/rabbitmq: events/s into RabbitMQ through Outrider vs a native publisher.
+    Broker,
     /// smoke/aws_sqs: events through the `aws_sqs` plugin into moto_server, all read back.
     Sqs,
 }
@@ -202,6 +211,20 @@ pub fn run_bench(args: &Args) -> Result<()> {
             result?;
             dropped?;
         }
+    }
+    if want(Scenario::Broker) {
+        let options = broker::Options {
+            binary: gateway::binary(target),
+            plugins_dir: plugins_dir.clone(),
+            events: args
+                .events
+                .unwrap_or(if args.quick { 2000 } else { 20_000 })
+                .max(100),
+            concurrency: args.concurrency.max(1),
+            broker: args.rabbitmq,
+        };
+        check_built(&options.binary)?;
+        broker::run(&options)?;
     }
     if want(Scenario::Sqs) {
         sqs_smoke(root, target, if args.quick { 100 } else { 500 })?;

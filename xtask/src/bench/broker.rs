@@ -1,0 +1,364 @@
+//! `broker/rabbitmq`: events per second into a RabbitMQ queue through Outrider (publish
+//! over HTTP, stored, delivered by the `rabbitmq` WebAssembly plugin over the host's
+//! pooled `tcp` connections, publisher confirms) against a native publisher in this
+//! process sending the same messages to the same broker with confirms, in the same run.
+//!
+//! The native publisher is the `rabbitmq` plugin's own AMQP 0-9-1 codec
+//! (`plugins/rabbitmq/src/amqp.rs`, compiled natively here) on tokio sockets: the same
+//! protocol work without sandbox, store or HTTP, using as many connections as Outrider
+//! may open to one destination, each waiting for the confirm of every message as the
+//! plugin does. Handshakes are Outrider's `outrider_tcp_connections_opened_total`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use hyper::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[allow(dead_code)]
+#[path = "../../../plugins/rabbitmq/src/amqp.rs"]
+mod amqp;
+
+use super::gateway::{admin, Options as GatewayOptions, Server};
+use super::http::{event_data, Conn};
+use super::stats::line;
+
+/// Connections Outrider may open to one destination by default
+/// (`OUTRIDER_TCP_MAX_PER_DESTINATION`); the native publisher uses as many.
+const CONNECTIONS: usize = 16;
+
+/// What to run.
+pub struct Options {
+    /// `outrider` release binary.
+    pub binary: PathBuf,
+    /// Built plugins (`target/plugins`).
+    pub plugins_dir: PathBuf,
+    /// Events per side.
+    pub events: usize,
+    /// Concurrent publishing HTTP clients.
+    pub concurrency: usize,
+    /// RabbitMQ address.
+    pub broker: SocketAddr,
+}
+
+pub fn run(options: &Options) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(options))
+}
+
+async fn run_async(options: &Options) -> Result<()> {
+    let queue = format!("outrider-bench-{}", std::process::id());
+    let mut control = Amqp::connect(options.broker)
+        .await
+        .with_context(|| format!("RabbitMQ at {} (guest/guest)", options.broker))?;
+    control.queue_declare(&queue, false).await?;
+    let result = compare(options, &queue, &mut control).await;
+    let _ = control.queue_delete(&queue).await;
+    result
+}
+
+async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<()> {
+    let n = options.events;
+    // Native: CONNECTIONS publishers, one confirmed message at a time each.
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let next = next.clone();
+        let broker = options.broker;
+        let queue = queue.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut amqp = Amqp::connect(broker).await?;
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= n {
+                    return anyhow::Ok(());
+                }
+                let body = event_data(1, seq, 0);
+                let id = format!("native-{seq}");
+                amqp.publish_confirmed(&queue, &id, body.as_bytes()).await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let native_wall = started.elapsed().as_secs_f64();
+    let native_rate = n as f64 / native_wall;
+    let count = control.queue_declare(queue, true).await?;
+    if count as usize != n {
+        bail!("native run: {count} of {n} messages in the queue");
+    }
+    control.queue_purge(queue).await?;
+    line(
+        "broker/rabbitmq native publisher, confirms (msg/s)",
+        format!("{native_rate:.0} ({n} messages, {CONNECTIONS} connections)"),
+    );
+
+    // Outrider.
+    let gateway = GatewayOptions {
+        binary: options.binary.clone(),
+        plugins_dir: options.plugins_dir.clone(),
+        events: n,
+        concurrency: options.concurrency,
+        latency_run: Duration::from_secs(1),
+        database_url: None,
+        label: "broker".into(),
+        raw: false,
+    };
+    let server = Server::start(&gateway)?;
+    let outcome = through_outrider(options, queue, control, &server).await;
+    if outcome.is_err() {
+        eprintln!("broker: server log tail:\n{}", server.log_tail());
+    }
+    server.stop();
+    let (rate, handshakes) = outcome?;
+    line(
+        "broker/rabbitmq Outrider publish -> rabbitmq plugin -> queue (events/s)",
+        format!(
+            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native",
+            options.concurrency,
+            rate / native_rate
+        ),
+    );
+    line(
+        "broker/rabbitmq handshakes (new connections) per 10,000 events",
+        format!(
+            "{:.1} ({handshakes} for {n} events)",
+            handshakes as f64 * 10_000.0 / n as f64
+        ),
+    );
+    Ok(())
+}
+
+async fn through_outrider(
+    options: &Options,
+    queue: &str,
+    control: &mut Amqp,
+    server: &Server,
+) -> Result<(f64, u64)> {
+    let addr = server.addr();
+    admin(
+        addr,
+        Method::PUT,
+        "/api/v1/tenants/bench",
+        serde_json::Value::Null,
+    )
+    .await?;
+    admin(
+        addr,
+        Method::POST,
+        "/api/v1/tenants/bench/destinations",
+        serde_json::json!({
+            "type": "rabbitmq",
+            "topics": "*",
+            // The default exchange routes on the queue name: the topic.
+            "config": {"server_url": options.broker.to_string(), "exchange": "", "tls": "false"},
+            "credentials": {"username": "guest", "password": "guest"},
+        }),
+    )
+    .await?;
+    let n = options.events;
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..options.concurrency.max(1) {
+        let next = next.clone();
+        let topic = queue.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut conn =
+                Conn::open(addr, Some(&format!("Bearer {}", super::gateway::API_KEY))).await?;
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= n {
+                    return anyhow::Ok(());
+                }
+                let body = format!(
+                    r#"{{"tenant_id":"bench","topic":"{topic}","data":{}}}"#,
+                    event_data(2, seq, 0)
+                );
+                let (status, answer) = conn
+                    .send(Method::POST, "/api/v1/publish", Bytes::from(body))
+                    .await?;
+                if status.as_u16() != 202 {
+                    bail!("publish: {status}: {}", String::from_utf8_lossy(&answer));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let count = control.queue_declare(queue, true).await? as usize;
+        if count >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {count} of {n} events reached the queue in 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let metrics = metrics(addr).await?;
+    let handshakes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outrider_tcp_connections_opened_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .context("outrider_tcp_connections_opened_total missing from /metrics")?;
+    Ok((n as f64 / wall, handshakes))
+}
+
+async fn metrics(addr: SocketAddr) -> Result<String> {
+    let mut conn = Conn::open(addr, None).await?;
+    let (_, body) = conn.send(Method::GET, "/metrics", Bytes::new()).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A native AMQP 0-9-1 connection with channel 1 in confirm mode.
+struct Amqp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    frame_max: u32,
+    next_tag: u64,
+}
+
+impl Amqp {
+    async fn connect(addr: SocketAddr) -> Result<Amqp> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let mut amqp = Amqp {
+            stream,
+            buf: Vec::new(),
+            frame_max: 128 * 1024,
+            next_tag: 1,
+        };
+        amqp.stream.write_all(amqp::PROTOCOL_HEADER).await?;
+        amqp.expect(amqp::ids::CONNECTION_START).await?;
+        amqp.stream
+            .write_all(&amqp::start_ok("guest", "guest"))
+            .await?;
+        let tune = amqp.expect(amqp::ids::CONNECTION_TUNE).await?;
+        let tune = amqp::negotiate(&mut tune.args()).context("connection.tune")?;
+        amqp.frame_max = tune.frame_max;
+        let mut out = amqp::tune_ok(tune);
+        out.extend(amqp::open("/"));
+        out.extend(amqp::channel_open(1));
+        out.extend(amqp::confirm_select(1));
+        amqp.stream.write_all(&out).await?;
+        amqp.expect(amqp::ids::CONNECTION_OPEN_OK).await?;
+        amqp.expect(amqp::ids::CHANNEL_OPEN_OK).await?;
+        amqp.expect(amqp::ids::CONFIRM_SELECT_OK).await?;
+        Ok(amqp)
+    }
+
+    async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 65536];
+            let got = self.stream.read(&mut chunk).await?;
+            if got == 0 {
+                bail!("RabbitMQ closed the connection");
+            }
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        let rest = self.buf.split_off(n);
+        Ok(std::mem::replace(&mut self.buf, rest))
+    }
+
+    async fn frame(&mut self) -> Result<amqp::Frame> {
+        loop {
+            let head = self.read_exact(7).await?;
+            let (kind, channel, size) = amqp::frame_header(&head);
+            let mut payload = self.read_exact(size + 1).await?;
+            payload.pop();
+            if kind != amqp::FRAME_HEARTBEAT {
+                return Ok(amqp::Frame {
+                    kind,
+                    channel,
+                    payload,
+                });
+            }
+        }
+    }
+
+    async fn expect(&mut self, want: (u16, u16)) -> Result<amqp::Frame> {
+        let frame = self.frame().await?;
+        match frame.method() {
+            Some(m) if m == want => Ok(frame),
+            other => {
+                let reason = amqp::close_reason(&frame);
+                bail!(
+                    "expected AMQP method {want:?}, got {other:?} ({} {})",
+                    reason.code,
+                    reason.text
+                )
+            }
+        }
+    }
+
+    async fn publish_confirmed(&mut self, queue: &str, id: &str, body: &[u8]) -> Result<()> {
+        let message = amqp::Message {
+            exchange: "",
+            routing_key: queue,
+            headers: amqp::Table::default(),
+            message_id: id,
+            timestamp: 0,
+            body,
+        };
+        self.stream
+            .write_all(&amqp::publish(1, self.frame_max, &message))
+            .await?;
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        loop {
+            let frame = self.frame().await?;
+            match frame.method() {
+                Some(amqp::ids::BASIC_ACK) => {
+                    let (acked, multiple) = amqp::ack_args(&frame).context("basic.ack")?;
+                    if acked == tag || (multiple && acked >= tag) {
+                        return Ok(());
+                    }
+                }
+                other => bail!("expected basic.ack, got {other:?}"),
+            }
+        }
+    }
+
+    /// `queue.declare` (passive: only look); the message count.
+    async fn queue_declare(&mut self, queue: &str, passive: bool) -> Result<u32> {
+        let mut w = amqp::Writer::method((50, 10));
+        w.u16(0)
+            .short_str(queue)
+            .u8(u8::from(passive))
+            .table(&amqp::Table::default());
+        self.stream.write_all(&amqp::method_frame(1, w)).await?;
+        let ok = self.expect((50, 11)).await?;
+        let mut args = ok.args();
+        args.short_str();
+        args.u32().context("queue.declare-ok")
+    }
+
+    async fn queue_purge(&mut self, queue: &str) -> Result<()> {
+        let mut w = amqp::Writer::method((50, 30));
+        w.u16(0).short_str(queue).u8(0);
+        self.stream.write_all(&amqp::method_frame(1, w)).await?;
+        self.expect((50, 31)).await.map(|_| ())
+    }
+
+    async fn queue_delete(&mut self, queue: &str) -> Result<()> {
+        let mut w = amqp::Writer::method((50, 40));
+        w.u16(0).short_str(queue).u8(0);
+        self.stream.write_all(&amqp::method_frame(1, w)).await?;
+        self.expect((50, 41)).await.map(|_| ())
+    }
+}
