@@ -264,3 +264,46 @@ fn print_request(n: usize, r: &Captured) {
         println!("  body ({} bytes): {body}", r.body.len());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_fill_the_capture_url_and_name_the_flag() {
+        let map = entries(
+            "--config",
+            &["url={capture}/x".into(), "n=2".into()],
+            "http://127.0.0.1:9",
+        )
+        .unwrap();
+        assert_eq!(map["url"], "http://127.0.0.1:9/x");
+        assert_eq!(map["n"], "2");
+        let err = entries("--credential", &["token".into()], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--credential token"), "{err}");
+    }
+
+    #[test]
+    fn events_are_envelopes_or_bare_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let envelope = dir.path().join("e.json");
+        std::fs::write(
+            &envelope,
+            r#"{"id":"evt_7","topic":"t","data":{"a":1},"metadata":{"k":"v","n":3}}"#,
+        )
+        .unwrap();
+        let event = read_event(Some(&envelope)).unwrap();
+        assert_eq!((event.id.as_str(), event.topic.as_str()), ("evt_7", "t"));
+        assert_eq!(event.data, r#"{"a":1}"#);
+        assert_eq!(event.metadata["k"], "v");
+        assert_eq!(event.metadata["n"], "3");
+
+        let bare = dir.path().join("b.json");
+        std::fs::write(&bare, r#"[1,2]"#).unwrap();
+        let event = read_event(Some(&bare)).unwrap();
+        assert_eq!(event.data, "[1,2]");
+        assert_eq!(event.id, "evt_plugin_test");
+    }
+}
