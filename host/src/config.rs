@@ -69,6 +69,11 @@ pub struct ServeConfig {
     pub alert_callback_url: Option<String>,
     /// Deliveries in flight at once on this node.
     pub delivery_concurrency: usize,
+    /// SQLite commit durability: `full` (fsync every commit; a 202 survives power loss)
+    /// or `normal` (WAL without fsync per commit; a 202 survives a process crash, not a
+    /// power cut).
+    #[serde(deserialize_with = "lenient::string")]
+    pub sqlite_synchronous: String,
 }
 
 impl Default for ServeConfig {
@@ -96,6 +101,7 @@ impl Default for ServeConfig {
             alert_auto_disable: false,
             alert_callback_url: None,
             delivery_concurrency: 256,
+            sqlite_synchronous: "full".into(),
         }
     }
 }
@@ -121,6 +127,15 @@ impl ServeConfig {
     }
 
     /// The networks plugins may reach despite the address guard.
+    pub fn sqlite_sync(&self) -> anyhow::Result<crate::store::SqliteSync> {
+        match self.sqlite_synchronous.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(crate::store::SqliteSync::Full),
+            "normal" => Ok(crate::store::SqliteSync::Normal),
+            other => anyhow::bail!("sqlite_synchronous: `{other}` is not `full` or `normal`"),
+        }
+    }
+
+    /// The `allow_networks` CIDRs, parsed.
     pub fn allowed_networks(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
         self.allow_networks
             .split(',')

@@ -31,9 +31,13 @@ pub fn init_tracing(format: &str) {
 
 /// Everything a running server holds, built from its configuration.
 pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
-    let store = Store::open(config.database_url.as_deref(), &config.data_dir)
-        .await
-        .context("opening the database")?;
+    let store = Store::open_with(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        config.sqlite_sync()?,
+    )
+    .await
+    .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
 
     let auth = AuthConfig::from_settings(

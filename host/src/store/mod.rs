@@ -6,16 +6,16 @@
 
 mod api_tokens;
 mod attempts;
-mod configurations;
 mod audit;
+mod configurations;
 mod deliveries;
 mod destinations;
 mod environment;
 mod events;
 mod plugins;
+mod publish;
 mod retention;
 mod schedules;
-mod publish;
 mod sql;
 mod stats;
 mod tasks;
@@ -30,19 +30,30 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use api_tokens::ApiTokenRow;
 pub use attempts::{AttemptQuery, AttemptRow};
-pub use configurations::{ConfigurationRow, HistoryRow, Write};
-pub use environment::EnvironmentVariableRow;
 pub use audit::{AuditEntry, AuditQuery};
+pub use configurations::{ConfigurationRow, HistoryRow, Write};
 pub use deliveries::{AttemptRecord, ClaimedDelivery, DeliverySummary, NextStep};
 pub use destinations::DestinationRow;
+pub use environment::EnvironmentVariableRow;
 pub use events::{EventQuery, EventRow};
-pub use publish::{Lease, NewEvent, PublishOutcome, PublishedBatch, RoutingSnapshot};
 pub use plugins::StoredPlugin;
+pub use publish::{Lease, NewEvent, PublishOutcome, PublishedBatch, RoutingSnapshot};
 pub use retention::{RetainedKind, RetentionPolicy, GLOBAL_SCOPE, RETENTION_BATCH};
 pub use schedules::{ScheduleRow, ScheduleRunRow};
 pub use stats::{EventScope, METADATA_KEY_SAMPLE};
 pub use tasks::{BulkAction, TaskFilter, TaskGrouping, TaskRow, TaskStatus};
 pub use tenants::TenantRow;
+
+/// How SQLite makes a commit durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// fsync on every commit: a committed event survives a power cut.
+    #[default]
+    Full,
+    /// WAL without fsync per commit: a committed event survives a process crash; a power
+    /// cut may lose the last commits.
+    Normal,
+}
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +105,15 @@ impl Store {
     /// Open PostgreSQL when `database_url` is given, else SQLite at
     /// `data_dir/outrider.db` (created if missing).
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(database_url, data_dir, SqliteSync::Full).await
+    }
+
+    /// [`Store::open`] with a chosen SQLite commit durability.
+    pub async fn open_with(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        sync: SqliteSync,
+    ) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (url, dialect) = match database_url {
             Some(url) if url.starts_with("postgres") => (url.to_string(), Dialect::Postgres),
@@ -117,8 +137,10 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
-                let pool = sqlite_pool_options(8).connect_with(options.clone()).await?;
-                let writer = sqlite_pool_options(1).connect_with(options).await?;
+                let pool = sqlite_pool_options(8, sync)
+                    .connect_with(options.clone())
+                    .await?;
+                let writer = sqlite_pool_options(1, sync).connect_with(options).await?;
                 (pool, writer)
             }
             Dialect::Postgres => {
@@ -177,20 +199,24 @@ impl Store {
     }
 }
 
-fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
+fn sqlite_pool_options(max_connections: u32, sync: SqliteSync) -> AnyPoolOptions {
+    let synchronous = match sync {
+        SqliteSync::Full => "PRAGMA synchronous = FULL",
+        SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+    };
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
         // An embedded database cannot lose its connection; the liveness ping on every
         // acquire is a round trip to sqlx's worker thread per query.
         .test_before_acquire(false)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL makes every commit durable
                 // (group commit keeps the fsync count low); busy_timeout queues writers
                 // outside the hot paths instead of failing them.
                 conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute(synchronous).await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 Ok(())
