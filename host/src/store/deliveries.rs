@@ -133,8 +133,8 @@ impl Store {
         let now = now_ms();
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            insert_attempts(&mut tx, chunk, now).await?;
-            advance_deliveries(&mut tx, chunk, now).await?;
+            insert_attempts(self.dialect(), &mut tx, chunk, now).await?;
+            advance_deliveries(self.dialect(), &mut tx, chunk, now).await?;
         }
         let streaks = self.update_streaks(&mut tx, records).await?;
         tx.commit().await?;
@@ -274,11 +274,13 @@ impl Store {
 }
 
 async fn insert_attempts(
+    dialect: Dialect,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     records: &[AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
-    let mut b = SqlBuilder::new(
+    let mut b = SqlBuilder::for_dialect(
+        dialect,
         "INSERT INTO attempts (id, delivery_id, tenant_id, event_id, destination_id, attempt_number, manual, status, \
          response_status_code, response_body, error, error_kind, duration_ms, plugin_id, plugin_version, time) VALUES ",
     );
@@ -312,11 +314,15 @@ async fn insert_attempts(
 
 /// One UPDATE for the whole chunk, joining a VALUES list of (id, status, next time, error).
 async fn advance_deliveries(
+    dialect: Dialect,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     records: &[AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
-    let mut b = SqlBuilder::new("WITH outcome (id, status, next_at, error) AS (VALUES ");
+    let mut b = SqlBuilder::for_dialect(
+        dialect,
+        "WITH outcome (id, status, next_at, error) AS (VALUES ",
+    );
     for (n, r) in records.iter().enumerate() {
         let (status, next_at) = match r.next {
             NextStep::Done => ("success", None),

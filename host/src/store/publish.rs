@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::deliveries::ClaimedDelivery;
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Store, StoreResult, WriterConnection};
+use super::{now_ms, Dialect, Store, StoreResult, WriterConnection};
 
 /// Rows per multi-row INSERT: about a thousand bound values, far under PostgreSQL's
 /// 65,535 and SQLite's 32,766 limits.
@@ -113,7 +113,8 @@ impl Store {
         }
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-            let mut b = SqlBuilder::new(
+            let mut b = SqlBuilder::for_dialect(
+                self.dialect(),
                 "INSERT INTO events (tenant_id, id, topic, time, metadata, data, eligible_for_retry, destination_id, created_at) VALUES ",
             );
             for (n, &index) in chunk.iter().enumerate() {
@@ -166,7 +167,14 @@ impl Store {
             }
         }
         for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-            insert_deliveries(&mut tx, chunk.iter().map(|(_, d)| d), lease, now).await?;
+            insert_deliveries(
+                self.dialect(),
+                &mut tx,
+                chunk.iter().map(|(_, d)| d),
+                lease,
+                now,
+            )
+            .await?;
         }
         let mut outcomes = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -210,12 +218,14 @@ impl Store {
 }
 
 async fn insert_deliveries<'a>(
+    dialect: Dialect,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: impl Iterator<Item = &'a DeliveryRow<'a>>,
     lease: Option<&Lease>,
     now: i64,
 ) -> StoreResult<()> {
-    let mut b = SqlBuilder::new(
+    let mut b = SqlBuilder::for_dialect(
+        dialect,
         "INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status, attempts, next_attempt_at, \
          lease_owner, lease_until, created_at, updated_at) VALUES ",
     );
