@@ -44,12 +44,17 @@ impl DeliveryEngine {
             owner: owner.clone(),
             lease_ms: config.lease.as_millis() as i64,
         };
-        let publisher = Publisher::start(ctx.store.clone(), wake.clone(), Some(handoff));
+        let writer = match ctx.store.dialect() {
+            crate::store::Dialect::Sqlite => writer_thread(),
+            crate::store::Dialect::Postgres => tokio::runtime::Handle::current(),
+        };
+        let publisher = Publisher::start(ctx.store.clone(), wake.clone(), Some(handoff), &writer);
         let workers = worker::Workers {
             ctx: Arc::new(ctx),
             config,
             wake: wake.clone(),
             owner,
+            writer,
         };
         tokio::spawn(workers.run(handoff_rx));
         Self { publisher, wake }
@@ -59,4 +64,21 @@ impl DeliveryEngine {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// A thread of its own for the SQLite write loops (group commit, outcomes). Their
+/// statements run one after another on one connection; on the shared runtime every step
+/// waited in line behind hundreds of delivery and HTTP tasks, which set the pace of the
+/// whole gateway. sqlx's SQLite driver has no runtime-bound I/O, so it may run here.
+fn writer_thread() -> tokio::runtime::Handle {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the writer runtime starts");
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("outrider-writer".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .expect("the writer thread starts");
+    handle
 }

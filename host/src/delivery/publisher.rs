@@ -92,9 +92,14 @@ pub enum PublishError {
 impl Publisher {
     /// Start the writer. `wake_workers` is notified after a commit that queued deliveries
     /// it could not hand over. The queue is bounded: when it is full, publishers wait.
-    pub fn start(store: Store, wake_workers: Arc<Notify>, handoff: Option<Handoff>) -> Self {
+    pub fn start(
+        store: Store,
+        wake_workers: Arc<Notify>,
+        handoff: Option<Handoff>,
+        on: &tokio::runtime::Handle,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_loop(store, rx, wake_workers, handoff));
+        on.spawn(write_loop(store, rx, wake_workers, handoff));
         Self { tx }
     }
 

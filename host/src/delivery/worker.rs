@@ -45,6 +45,8 @@ pub struct Workers {
     pub wake: Arc<Notify>,
     /// Lease owner id of this node's claims.
     pub owner: String,
+    /// Where the outcome writer runs (see `writer_thread`).
+    pub writer: tokio::runtime::Handle,
 }
 
 impl Workers {
@@ -54,7 +56,8 @@ impl Workers {
     pub async fn run(self, mut handoff: mpsc::Receiver<LocalDelivery>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let (done_tx, done_rx) = mpsc::channel::<AttemptRecord>(self.config.concurrency * 2);
-        tokio::spawn(complete_loop(self.ctx.clone(), done_rx, self.wake.clone()));
+        self.writer
+            .spawn(complete_loop(self.ctx.clone(), done_rx, self.wake.clone()));
         // The store is asked for due work only when something may be there: at start, when
         // woken (overflow, manual retry, retries written) and on a steady tick (retries
         // coming due, other nodes' expired leases) — not once per handed-over delivery.
