@@ -546,3 +546,34 @@ async fn a_destination_can_override_the_retry_policy() {
         "the destination allows 2 attempts, the server 4"
     );
 }
+
+#[tokio::test]
+async fn an_event_timed_in_the_future_is_delivered_when_due() {
+    let server = server().await;
+    let sink = TestReceiver::start().await;
+    tenant_with_webhook(&server, "acme", &sink, json!({})).await;
+    let due = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let due_text = due
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, res) = call(
+        &server,
+        Method::POST,
+        "/api/v1/publish",
+        Some(json!({ "tenant_id": "acme", "topic": "order.paid", "time": due_text, "data": { "n": 1 } })),
+    )
+    .await;
+    assert_eq!(status, 202, "{res}");
+    // Well before its time, nothing has been sent.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.requests().len(), 0, "delivered before its time");
+    let got = eventually("the delayed delivery", Duration::from_secs(15), || async {
+        sink.requests().into_iter().next()
+    })
+    .await;
+    assert_eq!(got.json(), json!({ "n": 1 }));
+    assert!(
+        time::OffsetDateTime::now_utc() >= due,
+        "delivered before the event's time"
+    );
+}

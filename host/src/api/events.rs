@@ -104,7 +104,11 @@ async fn render(
             }
             let status = if deliveries.is_empty() {
                 None
-            } else if deliveries.iter().all(|s| s.status == "success") {
+            } else if deliveries
+                .iter()
+                // Skipped (a transformer dropped it) is finished, not failed.
+                .all(|s| s.status == "success" || s.status == "skipped")
+            {
                 Some("success")
             } else if deliveries.iter().any(|s| s.status == "failed") {
                 Some("failed")

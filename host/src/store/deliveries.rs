@@ -325,6 +325,8 @@ async fn advance_deliveries(
     );
     for (n, r) in records.iter().enumerate() {
         let (status, next_at) = match r.next {
+            // Nothing was sent (a transformer dropped the event): done, but not delivered.
+            NextStep::Done if r.error_kind == Some("skipped") => ("skipped", None),
             NextStep::Done => ("success", None),
             NextStep::RetryAt(at) => ("pending", Some(at)),
             NextStep::GiveUp => ("failed", None),

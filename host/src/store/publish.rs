@@ -152,9 +152,13 @@ impl Store {
             if !written[index] {
                 continue;
             }
+            // An event timed in the future is a delayed publish: it waits in the queue.
+            let delayed = event.time > now;
             for destination_id in &event.destination_ids {
-                let leased = budget > 0;
-                budget = budget.saturating_sub(1);
+                let leased = budget > 0 && !delayed;
+                if leased {
+                    budget -= 1;
+                }
                 deliveries.push((
                     index,
                     DeliveryRow {
@@ -247,7 +251,7 @@ async fn insert_deliveries<'a>(
                 Bind::Text(d.event.id.clone()),
                 Bind::Text(d.destination_id.to_string()),
                 Bind::Text(status.into()),
-                Bind::Int(now),
+                Bind::Int(d.event.time.max(now)),
                 Bind::OptText(owner),
                 Bind::OptInt(until),
                 Bind::Int(now),
