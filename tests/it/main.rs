@@ -15,5 +15,5 @@ mod plugin_kit;
 mod plugins_api;
 mod scale_out;
 mod secrets;
-mod transformers;
 mod tasks;
+mod transformers;

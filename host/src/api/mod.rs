@@ -2,14 +2,14 @@
 
 pub mod api_tokens;
 mod attempts;
-mod configurations;
 pub mod audit_recorder;
 mod audit_trail;
 pub mod audit_writer;
+mod configurations;
 mod destination_view;
 mod destinations;
-mod environment;
 mod duration;
+mod environment;
 pub mod error;
 mod event_stats;
 mod events;
