@@ -116,6 +116,26 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The `server_url` and `tls` fields of `config` (schemes and ports as in
+    /// [`Endpoint::parse`]); problems are added to `errors`.
+    pub fn from_config(
+        config: &Config,
+        schemes: [&str; 2],
+        default_port: u16,
+        tls_port: u16,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Self> {
+        let tls = tls_flag(config)
+            .map_err(|e| errors.push(e))
+            .unwrap_or(false);
+        let url = config.str("server_url").map_err(|e| errors.push(e)).ok()?;
+        Self::parse(url, "server_url", schemes, default_port, tls_port, tls)
+            .map_err(|e| errors.push(e))
+            .ok()
+    }
+}
+
 /// The `tls` field: Outpost writes it as the string `"true"` / `"false"`; booleans are
 /// accepted too.
 pub fn tls_flag(config: &Config) -> Result<bool, FieldError> {

@@ -8,7 +8,6 @@
 
 mod packet;
 
-use broker_common::endpoint::tls_flag;
 use broker_common::{
     deliver, fingerprint, message_metadata, render_event, Endpoint, Link, StepError, Template,
 };
@@ -102,18 +101,7 @@ struct Settings {
 
 fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let tls = tls_flag(config)
-        .map_err(|e| errors.push(e))
-        .unwrap_or(false);
-    let endpoint = match config.str("server_url") {
-        Ok(url) => Endpoint::parse(url, "server_url", ["mqtt", "mqtts"], 1883, 8883, tls)
-            .map_err(|e| errors.push(e))
-            .ok(),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let endpoint = Endpoint::from_config(config, ["mqtt", "mqtts"], 1883, 8883, &mut errors);
     if endpoint.as_ref().is_some_and(|e| e.path.is_some()) {
         errors.push(config.error("server_url", "must not have a path"));
     }

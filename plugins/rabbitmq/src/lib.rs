@@ -10,7 +10,6 @@
 mod amqp;
 
 use amqp::{ids, ChannelState, Frame, Message, Table, Value};
-use broker_common::endpoint::tls_flag;
 use broker_common::{deliver, fingerprint, message_metadata, Endpoint, Link, StepError};
 use outrider_sdk::prelude::*;
 
@@ -105,18 +104,7 @@ struct Settings {
 
 fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let tls = tls_flag(config)
-        .map_err(|e| errors.push(e))
-        .unwrap_or(false);
-    let endpoint = match config.str("server_url") {
-        Ok(url) => Endpoint::parse(url, "server_url", ["amqp", "amqps"], 5672, 5671, tls)
-            .map_err(|e| errors.push(e))
-            .ok(),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let endpoint = Endpoint::from_config(config, ["amqp", "amqps"], 5672, 5671, &mut errors);
     let exchange = config
         .opt_str("exchange")
         .map_err(|e| errors.push(e))

@@ -7,7 +7,6 @@
 
 mod resp;
 
-use broker_common::endpoint::tls_flag;
 use broker_common::{
     deliver, fingerprint, message_metadata, render_event, Endpoint, Link, StepError, Template,
 };
@@ -116,18 +115,7 @@ struct Settings {
 
 fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let tls = tls_flag(config)
-        .map_err(|e| errors.push(e))
-        .unwrap_or(false);
-    let endpoint = match config.str("server_url") {
-        Ok(url) => Endpoint::parse(url, "server_url", ["redis", "rediss"], 6379, 6379, tls)
-            .map_err(|e| errors.push(e))
-            .ok(),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let endpoint = Endpoint::from_config(config, ["redis", "rediss"], 6379, 6379, &mut errors);
     let database = match endpoint.as_ref().and_then(|e| e.path.as_deref()) {
         None => None,
         Some(db) => match db.parse::<u32>() {
