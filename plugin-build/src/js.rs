@@ -1,4 +1,4 @@
-//! JavaScript plugins: `npm ci` (the project's `package-lock.json` pins
+//! JavaScript plugins: `npm install --no-save` (the project's `package-lock.json` pins
 //! `@bytecodealliance/componentize-js`), then `componentize-js` against the project's WIT.
 //!
 //! Features the host has no use for are left out of the component: `http` and
@@ -48,8 +48,11 @@ pub fn build(project: &Project, out: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// `npm ci` when `node_modules` is older than `package-lock.json` (`npm install` when the
-/// project has no lock file yet, which writes one).
+/// Install from `package-lock.json` when `node_modules` is older than it (`npm install`
+/// without a lock file, which writes one). Not `npm ci`: npm 11 refuses a lock whose
+/// optional per-platform packages of other systems it resolved as empty ("Missing: ...
+/// from lock file"), even one it has just written; `npm install --no-save` installs the
+/// locked versions and leaves the lock as it is.
 fn install_dependencies(dir: &Path) -> Result<()> {
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules/.package-lock.json");
@@ -59,7 +62,8 @@ fn install_dependencies(dir: &Path) -> Result<()> {
     }
     let mut cmd = Command::new("npm");
     cmd.current_dir(dir)
-        .arg(if has_lock { "ci" } else { "install" })
+        .arg("install")
+        .args(has_lock.then_some("--no-save"))
         .args(["--no-audit", "--no-fund", "--loglevel=error"]);
     println!(
         "npm: {} in {}",

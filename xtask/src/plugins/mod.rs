@@ -9,7 +9,7 @@
 //! 4. [`componentize`] wraps each core module into a component:
 //!    `target/plugins/NAME.wasm`, `target/plugins/fixtures/NAME.wasm`, plus the
 //!    rejection fixtures `core-module.wasm` and `random-bytes.wasm`.
-//! 5. JavaScript examples are built by componentize-js (`npm ci` first) and Python
+//! 5. JavaScript examples are built by componentize-js (`npm install --no-save` from the lock first) and Python
 //!    examples by componentize-py (installed into `target/componentize-py`), into
 //!    `target/plugins/examples/NAME.wasm`: not next to the built-in plugins, because a
 //!    server compiles every component of its plugins folder at start, and these embed a
