@@ -202,6 +202,27 @@ impl TenantClaims {
     }
 }
 
+/// Builds from a 32-byte HKDF-SHA256 key of `secret` (salt `outrider/v1`) for `info`,
+/// wiping the key afterwards.
+fn with_derived_key<T>(secret: &[u8], info: &[u8], build: impl FnOnce(&[u8]) -> T) -> T {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
+        .expand(info, &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let built = build(&key);
+    key.fill(0);
+    built
+}
+
+/// Builds from a random 32-byte key, wiping it afterwards.
+fn with_random_key<T>(build: impl FnOnce(&[u8]) -> T) -> T {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let built = build(&key);
+    key.fill(0);
+    built
+}
+
 /// Signs and verifies tenant JWTs (HS256 only). `Debug` is redacted.
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -220,22 +241,12 @@ impl JwtKeys {
     /// Derives the signing key from `secret` (the JWT secret or the admin key) with
     /// HKDF-SHA256, salt `outrider/v1`, info `jwt`.
     pub fn derive(secret: &[u8]) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
-            .expand(HKDF_INFO_JWT, &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let keys = Self::from_hmac_key(&key);
-        key.fill(0);
-        keys
+        with_derived_key(secret, HKDF_INFO_JWT, Self::from_hmac_key)
     }
 
     /// A random signing key: tokens it issues stop working when the process exits.
     pub fn ephemeral() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        let keys = Self::from_hmac_key(&key);
-        key.fill(0);
-        keys
+        with_random_key(Self::from_hmac_key)
     }
 
     fn from_hmac_key(key: &[u8]) -> Self {
@@ -316,22 +327,12 @@ impl ApiTokenKeys {
     /// Derives the key from `secret` with HKDF-SHA256, salt `outrider/v1`, info
     /// `api-token`.
     pub fn derive(secret: &[u8]) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
-            .expand(HKDF_INFO_API_TOKEN, &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let keys = Self::from_hmac_key(&key);
-        key.fill(0);
-        keys
+        with_derived_key(secret, HKDF_INFO_API_TOKEN, Self::from_hmac_key)
     }
 
     /// A random key: tokens stop working when the process exits.
     pub fn ephemeral() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        let keys = Self::from_hmac_key(&key);
-        key.fill(0);
-        keys
+        with_random_key(Self::from_hmac_key)
     }
 
     fn from_hmac_key(key: &[u8]) -> Self {
