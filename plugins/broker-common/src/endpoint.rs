@@ -1,7 +1,7 @@
 //! The `server_url` and `tls` fields of broker destinations.
 
 use outrider_sdk::tcp::{ConnectOptions, Tls};
-use outrider_sdk::{Config, FieldError};
+use outrider_sdk::{Config, FieldError, Record};
 
 /// Where a broker listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,13 +126,9 @@ impl Endpoint {
         tls_port: u16,
         errors: &mut Vec<FieldError>,
     ) -> Option<Self> {
-        let tls = tls_flag(config)
-            .map_err(|e| errors.push(e))
-            .unwrap_or(false);
-        let url = config.str("server_url").map_err(|e| errors.push(e)).ok()?;
-        Self::parse(url, "server_url", schemes, default_port, tls_port, tls)
-            .map_err(|e| errors.push(e))
-            .ok()
+        let tls = tls_flag(config).record(errors).unwrap_or(false);
+        let url = config.str("server_url").record(errors)?;
+        Self::parse(url, "server_url", schemes, default_port, tls_port, tls).record(errors)
     }
 }
 

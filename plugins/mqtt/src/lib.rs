@@ -12,7 +12,7 @@ use broker_common::{
     deliver, fingerprint, message_metadata, render_event, Endpoint, Link, StepError, Template,
 };
 use outrider_sdk::prelude::*;
-use outrider_sdk::{random, serde_json};
+use outrider_sdk::{random, serde_json, Record};
 
 struct Mqtt;
 
@@ -107,8 +107,7 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     }
     let topic_text = config
         .opt_str("topic")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten()
         .unwrap_or("{{event.topic}}");
     let topic = match Template::parse(topic_text) {
@@ -142,19 +141,14 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
             1
         }
     };
-    let retain = config
-        .bool("retain")
-        .map_err(|e| errors.push(e))
-        .unwrap_or(false);
+    let retain = config.bool("retain").record(&mut errors).unwrap_or(false);
     let username = credentials
         .opt_str("username")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten();
     let password = credentials
         .opt_str("password")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten();
     if password.is_some() && username.is_none() {
         errors.push(credentials.error("username", "is required with a password (MQTT 3.1.1)"));

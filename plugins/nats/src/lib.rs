@@ -13,7 +13,7 @@ use broker_common::{
     deliver, fingerprint, message_metadata, render_event, Endpoint, Link, StepError, Template,
 };
 use outrider_sdk::prelude::*;
-use outrider_sdk::{random, serde_json};
+use outrider_sdk::{random, serde_json, Record};
 use proto::{ServerLine, Session};
 
 struct Nats;
@@ -104,8 +104,7 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     }
     let subject_text = config
         .opt_str("subject")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten()
         .unwrap_or("{{event.topic}}");
     let subject = match Template::parse(subject_text) {
@@ -135,13 +134,12 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     };
     let jetstream = config
         .bool("jetstream")
-        .map_err(|e| errors.push(e))
+        .record(&mut errors)
         .unwrap_or(false);
     let mut cred = |key: &str| {
         credentials
             .opt_str(key)
-            .map_err(|e| errors.push(e))
-            .ok()
+            .record(&mut errors)
             .flatten()
             .map(str::to_owned)
     };

@@ -12,6 +12,7 @@ mod amqp;
 use amqp::{ids, ChannelState, Frame, Message, Table, Value};
 use broker_common::{deliver, fingerprint, message_metadata, Endpoint, Link, StepError};
 use outrider_sdk::prelude::*;
+use outrider_sdk::Record;
 
 struct RabbitMq;
 
@@ -107,16 +108,15 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     let endpoint = Endpoint::from_config(config, ["amqp", "amqps"], 5672, 5671, &mut errors);
     let exchange = config
         .opt_str("exchange")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten()
         .unwrap_or("")
         .to_owned();
     if exchange.len() > 255 {
         errors.push(config.error("exchange", "must be at most 255 bytes"));
     }
-    let username = credentials.str("username").map_err(|e| errors.push(e)).ok();
-    let password = credentials.str("password").map_err(|e| errors.push(e)).ok();
+    let username = credentials.str("username").record(&mut errors);
+    let password = credentials.str("password").record(&mut errors);
     match (endpoint, username, password) {
         (Some(endpoint), Some(username), Some(password)) if errors.is_empty() => {
             let vhost = endpoint.path.clone().unwrap_or_else(|| "/".to_owned());

@@ -12,6 +12,7 @@ use broker_common::{
 };
 use outrider_sdk::prelude::*;
 use outrider_sdk::serde_json;
+use outrider_sdk::Record;
 use resp::Reply;
 
 struct Redis;
@@ -140,8 +141,7 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     };
     let key_text = config
         .opt_str("key")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten()
         .unwrap_or("{{event.topic}}");
     let key = Template::parse(key_text)
@@ -161,13 +161,11 @@ fn settings(config: &Config, credentials: &Credentials) -> Result<Settings, Vec<
     };
     let username = credentials
         .opt_str("username")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten();
     let password = credentials
         .opt_str("password")
-        .map_err(|e| errors.push(e))
-        .ok()
+        .record(&mut errors)
         .flatten();
     if username.is_some() && password.is_none() {
         errors.push(credentials.error("password", "is required with a username"));
