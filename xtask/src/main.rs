@@ -6,7 +6,9 @@
 mod bench;
 mod plugins;
 mod process;
+mod proof;
 mod run;
+mod server;
 mod test;
 mod workspace;
 
@@ -31,6 +33,10 @@ enum Command {
     /// Build the plugins and the server, then serve on 127.0.0.1:3333 with the built-in
     /// plugins and the embedded SQLite store under ./data.
     Run(run::Args),
+    /// Check each promise (no lost event, tenant isolation, plugin faults contained,
+    /// secrets at rest, address guard, API schema) against the real binary, one figure
+    /// per line.
+    Proof(proof::Args),
     /// Run every test CI runs: plugin builds, unit tests, end-to-end tests on SQLite and
     /// PostgreSQL, and the Python client tests.
     Test(test::Args),
@@ -40,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Bench(args) => bench::run_bench(&args),
         Command::Plugins(args) => plugins::run(&args),
+        Command::Proof(args) => proof::run_proof(&args),
         Command::Run(args) => run::serve(&args),
         Command::Test(args) => test::run_all(&args),
     };

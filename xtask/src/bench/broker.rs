@@ -25,9 +25,10 @@ use tokio::net::TcpStream;
 #[path = "../../../plugins/rabbitmq/src/amqp.rs"]
 mod amqp;
 
-use super::gateway::{admin, Options as GatewayOptions, Server};
+use super::gateway::{admin, Options as GatewayOptions};
 use super::http::{event_data, Conn};
 use super::stats::line;
+use crate::server::Server;
 
 /// Connections Outrider may open to one destination by default
 /// (`OUTRIDER_TCP_MAX_PER_DESTINATION`); the native publisher uses as many.
@@ -115,7 +116,7 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         label: "broker".into(),
         raw: false,
     };
-    let server = Server::start(&gateway)?;
+    let server = Server::start(&gateway.server_config())?;
     let outcome = through_outrider(options, queue, control, &server).await;
     if outcome.is_err() {
         eprintln!("broker: server log tail:\n{}", server.log_tail());
@@ -176,7 +177,7 @@ async fn through_outrider(
         let topic = queue.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut conn =
-                Conn::open(addr, Some(&format!("Bearer {}", super::gateway::API_KEY))).await?;
+                Conn::open(addr, Some(&format!("Bearer {}", crate::server::API_KEY))).await?;
             loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 if seq >= n {

@@ -8,20 +8,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::http::{clock, event_data, start_sink, Conn, Sink};
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
-
-pub(super) const API_KEY: &str = "bench-admin-key-0123456789abcdef";
-const ENCRYPTION_KEY: &str = "k1:bench-encryption-key-0123456789abcdef";
+use crate::server::{Server, ServerConfig, API_KEY};
 
 /// What to run.
 pub struct Options {
@@ -44,6 +41,15 @@ pub struct Options {
     pub raw: bool,
 }
 
+impl Options {
+    pub(super) fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            database_url: self.database_url.clone(),
+            ..ServerConfig::new(&self.binary, &self.plugins_dir)
+        }
+    }
+}
+
 /// Results a later run may want (the raw ceiling is measured once).
 pub struct Outcome {
     pub raw_rate: Option<f64>,
@@ -55,118 +61,6 @@ pub fn run(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
         .enable_all()
         .build()?;
     runtime.block_on(run_async(options, raw_rate))
-}
-
-/// The running server; killed on drop.
-pub(super) struct Server {
-    child: Child,
-    addr: SocketAddr,
-    data_dir: PathBuf,
-}
-
-impl Server {
-    pub(super) fn start(options: &Options) -> Result<Server> {
-        let data_dir =
-            std::env::temp_dir().join(format!("outrider-bench-{}-{}", std::process::id(), clock()));
-        std::fs::create_dir_all(&data_dir)?;
-        let log = std::fs::File::create(data_dir.join("server.log"))?;
-        let mut command = Command::new(&options.binary);
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--plugins-dir")
-            .arg(&options.plugins_dir)
-            .env("OUTRIDER_API_KEY", API_KEY)
-            .env("OUTRIDER_ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("OUTRIDER_ALLOW_NETWORKS", "127.0.0.0/8")
-            .env_remove("OUTRIDER_DATABASE_URL")
-            .env_remove("OUTRIDER_CONFIG")
-            .current_dir(&data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(url) = &options.database_url {
-            command.env("OUTRIDER_DATABASE_URL", url);
-        }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {}", options.binary.display()))?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("outrider listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr.parse().context("parsing the listen address")?,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-                bail!("the server did not report its address; its log:\n{log}");
-            }
-        };
-        Ok(Server {
-            child,
-            addr,
-            data_dir,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Where it listens.
-    pub(super) fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub(super) fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
-    pub(super) fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        // OUTRIDER_BENCH_KEEP=1 keeps the data dir (server.log, the database) to look at.
-        if std::env::var_os("OUTRIDER_BENCH_KEEP").is_some() {
-            eprintln!("kept {}", self.data_dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
-    }
 }
 
 pub(super) async fn admin(
@@ -396,7 +290,7 @@ async fn run_async(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> 
             format!("{:.2} / {:.2}", ms(fsync.pct(50.0)), ms(fsync.pct(99.0))),
         );
     }
-    let server = Server::start(options)?;
+    let server = Server::start(&options.server_config())?;
     let result = measure(options, &server, &sink, sink_addr, raw_rate, &mut next_run).await;
     if result.is_err() {
         eprintln!("{label}: server log tail:\n{}", server.log_tail());
@@ -417,7 +311,7 @@ async fn measure(
     let label = &options.label;
     let n = options.events;
     let c = options.concurrency;
-    let addr = server.addr;
+    let addr = server.addr();
     for tenant in ["bench", "bench-ingest"] {
         let path = format!("/api/v1/tenants/{tenant}");
         admin(addr, Method::PUT, &path, serde_json::Value::Null).await?;
@@ -591,76 +485,7 @@ async fn measure(
     Ok(())
 }
 
-/// Create a fresh database on the PostgreSQL server at `url` with `psql`; returns its URL
-/// and the name to drop afterwards.
-pub fn create_postgres_database(url: &str) -> Result<(String, String)> {
-    let name = format!("outrider_bench_{}", std::process::id());
-    let base = server_url(url);
-    psql(
-        &format!("{base}/postgres"),
-        &format!("DROP DATABASE IF EXISTS {name}"),
-    )?;
-    psql(
-        &format!("{base}/postgres"),
-        &format!("CREATE DATABASE {name}"),
-    )?;
-    Ok((format!("{base}/{name}"), name))
-}
-
-/// Drop the database made by [`create_postgres_database`].
-pub fn drop_postgres_database(url: &str, name: &str) -> Result<()> {
-    psql(
-        &format!("{}/postgres", server_url(url)),
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )
-}
-
-/// `postgres://user@host:port` without a database path or query.
-fn server_url(url: &str) -> String {
-    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
-    match url[scheme_end..].find(['/', '?']) {
-        Some(i) => url[..scheme_end + i].to_string(),
-        None => url.trim_end_matches('/').to_string(),
-    }
-}
-
-fn psql(url: &str, sql: &str) -> Result<()> {
-    let output = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .context("running psql (is it installed?)")?;
-    if !output.status.success() {
-        bail!(
-            "psql `{sql}` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
 /// The `outrider` release binary under `target`.
 pub fn binary(target: &Path) -> PathBuf {
     target.join("release").join("outrider")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::server_url;
-
-    #[test]
-    fn server_url_drops_the_database() {
-        assert_eq!(
-            server_url("postgres://postgres@127.0.0.1:5432"),
-            "postgres://postgres@127.0.0.1:5432"
-        );
-        assert_eq!(
-            server_url("postgres://postgres@127.0.0.1:5432/"),
-            "postgres://postgres@127.0.0.1:5432"
-        );
-        assert_eq!(
-            server_url("postgres://u@h:5432/test?sslmode=disable"),
-            "postgres://u@h:5432"
-        );
-    }
 }

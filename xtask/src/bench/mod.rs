@@ -203,11 +203,11 @@ pub fn run_bench(args: &Args) -> Result<()> {
         check_built(&options.binary)?;
         let outcome = gateway::run(&options, None)?;
         if let Some(url) = &args.postgres {
-            let (db_url, name) = gateway::create_postgres_database(url)?;
+            let (db_url, name) = crate::server::create_postgres_database(url)?;
             options.database_url = Some(db_url);
             options.label = "gateway/postgres".into();
             let result = gateway::run(&options, outcome.raw_rate);
-            let dropped = gateway::drop_postgres_database(url, &name);
+            let dropped = crate::server::drop_postgres_database(url, &name);
             result?;
             dropped?;
         }
