@@ -43,10 +43,84 @@ impl ServerConfig {
         }
     }
 
-    /// Adds an environment variable.
+    /// Adds an environment variable (replacing an earlier value of the same name).
     pub fn env(mut self, key: &str, value: impl Into<String>) -> ServerConfig {
+        self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.into()));
         self
+    }
+
+    /// Keeps the database in `dir` (SQLite), so that a restart finds it.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> ServerConfig {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs on the PostgreSQL database at `url` (database included).
+    pub fn database(mut self, url: impl Into<String>) -> ServerConfig {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// Runs `outrider ARGS` (not `serve`: `keys rotate`, `migrate`, ...) with this
+    /// configuration's keys, database and environment on `data_dir`; returns whether it
+    /// succeeded and its stdout and stderr.
+    pub fn cli(&self, data_dir: &Path, args: &[&str]) -> Result<(bool, String)> {
+        let mut command = Command::new(&self.binary);
+        command.args(args).arg("--data-dir").arg(data_dir);
+        self.environment(&mut command);
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {} {}", self.binary.display(), args.join(" ")))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((output.status.success(), text))
+    }
+
+    /// The keys, the allowed networks, the database and the extra environment.
+    fn environment(&self, command: &mut Command) {
+        command
+            .env("OUTRIDER_API_KEY", API_KEY)
+            .env("OUTRIDER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("OUTRIDER_ALLOW_NETWORKS", "127.0.0.0/8")
+            .env_remove("OUTRIDER_DATABASE_URL")
+            .env_remove("OUTRIDER_CONFIG");
+        if let Some(url) = &self.database_url {
+            command.env("OUTRIDER_DATABASE_URL", url);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+    }
+}
+
+/// A directory under the temporary directory, removed on drop (kept when
+/// `OUTRIDER_BENCH_KEEP` is set, to look at).
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// A fresh, empty one.
+    pub fn new(prefix: &str) -> Result<ScratchDir> {
+        temp_dir(prefix).map(ScratchDir)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::env::var_os("OUTRIDER_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -95,21 +169,11 @@ impl Server {
             .arg(&data_dir)
             .arg("--plugins-dir")
             .arg(&config.plugins_dir)
-            .env("OUTRIDER_API_KEY", API_KEY)
-            .env("OUTRIDER_ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("OUTRIDER_ALLOW_NETWORKS", "127.0.0.0/8")
-            .env_remove("OUTRIDER_DATABASE_URL")
-            .env_remove("OUTRIDER_CONFIG")
             .current_dir(&data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
-        if let Some(url) = &config.database_url {
-            command.env("OUTRIDER_DATABASE_URL", url);
-        }
-        for (key, value) in &config.env {
-            command.env(key, value);
-        }
+        config.environment(&mut command);
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", config.binary.display()))?;
@@ -235,6 +299,54 @@ pub fn drop_postgres_database(url: &str, name: &str) -> Result<()> {
         &format!("{}/postgres", server_url(url)),
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     )
+}
+
+/// A fresh PostgreSQL database, dropped (with every connection to it) on drop.
+pub struct PostgresDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    /// Creates one on the PostgreSQL server at `server` (a URL without or with a database).
+    pub fn create(server: &str) -> Result<PostgresDatabase> {
+        let (url, name) = create_postgres_database(server)?;
+        Ok(PostgresDatabase {
+            server: server.to_string(),
+            name,
+            url,
+        })
+    }
+
+    /// Its URL, database included.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `pg_dump` of the whole database (schema and data) as text.
+    pub fn dump(&self) -> Result<Vec<u8>> {
+        let output = Command::new("pg_dump")
+            .arg("--no-owner")
+            .arg(&self.url)
+            .output()
+            .context("running pg_dump (is it installed?)")?;
+        if !output.status.success() {
+            bail!(
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(output.stdout)
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = drop_postgres_database(&self.server, &self.name) {
+            eprintln!("warning: {e:#}");
+        }
+    }
 }
 
 /// `postgres://user@host:port` without a database path or query.

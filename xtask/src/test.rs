@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI runs, in order: plugin components, the server binary,
-//! the Rust unit and end-to-end tests (on SQLite, then again on PostgreSQL), and the
-//! Python tests with Outpost's SDK and the Standard Webhooks verifier.
+//! the Rust unit and end-to-end tests (on SQLite, then again on PostgreSQL), the Python
+//! tests with Outpost's SDK and the Standard Webhooks verifier, and `cargo xtask proof` at
+//! CI sizes against the binary built for the tests (`--no-proof` skips it).
 
 use crate::process::run;
 use crate::workspace::{cargo, Workspace};
@@ -24,6 +25,9 @@ pub struct Args {
     /// Skip the Python tests.
     #[arg(long)]
     no_python: bool,
+    /// Skip `cargo xtask proof` (run at CI sizes after the tests, on what they built).
+    #[arg(long)]
+    no_proof: bool,
 }
 
 /// Runs `cargo xtask test`.
@@ -52,6 +56,10 @@ pub fn run_all(args: &Args) -> Result<()> {
     }
     if !args.no_python {
         python_tests(root, &ws.target_directory)?;
+    }
+    if !args.no_proof {
+        println!("== cargo xtask proof (CI sizes)");
+        crate::proof::run_proof(&crate::proof::Args::ci(&args.postgres))?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@
 
 mod broker;
 mod gateway;
-mod http;
+pub(crate) mod http;
 mod stats;
 
 use std::path::Path;

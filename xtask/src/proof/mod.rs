@@ -8,9 +8,12 @@ mod crash;
 mod faults;
 mod fuzz;
 mod isolation;
+pub mod load;
+pub mod procfs;
 mod receivers;
 mod scale_out;
 mod secrets;
+pub mod sink;
 mod soak;
 
 use std::path::PathBuf;
@@ -51,6 +54,22 @@ pub struct Args {
     /// Use what is already built under target/ (plugins, binary).
     #[arg(long)]
     no_build: bool,
+}
+
+impl Args {
+    /// What `cargo xtask test` runs: every scenario but the soak, CI sizes, the debug
+    /// binary and plugins it has just built.
+    pub fn ci(postgres: &str) -> Args {
+        Args {
+            only: Vec::new(),
+            full: false,
+            soak: false,
+            soak_secs: 3600,
+            postgres: postgres.to_string(),
+            release: false,
+            no_build: true,
+        }
+    }
 }
 
 /// The promises, in the order they run.

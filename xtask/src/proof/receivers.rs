@@ -1,9 +1,367 @@
-//! proof/receivers: not written yet.
+//! proof/receivers: two broken receivers at once. One sink hangs (reads each request and
+//! never answers), the other answers 503; both for an outage of 45 s (`--full`: 5 min),
+//! then both recover. Events are published to both during the first third of the outage.
+//!
+//! The promises: every accepted event reaches both sinks once they recover; the time
+//! between one failed attempt ending and the next starting follows the destination's
+//! `retry_schedule` within the retry jitter (±20 %, `host/src/delivery/retry.rs`), never
+//! early; and the server's resident memory stays bounded while hundreds of deliveries
+//! hang.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use serde_json::json;
 
-use super::Ctx;
+use super::load::{runtime, wait_until, Api, Burst, Nodes};
+use super::procfs::rss_kib;
+use super::sink::{Behaviour, Received, Sink};
+use super::{figure, Ctx};
+use crate::server::Server;
 
-pub fn run(_ctx: &Ctx) -> Result<()> {
-    bail!("not written yet")
+/// The retry jitter of `host/src/delivery/retry.rs` (`JITTER`).
+const JITTER: f64 = 0.2;
+/// How much earlier than the jittered schedule an attempt may start: the sink sees a
+/// hung request end slightly after the server gave up on it.
+const EARLY_TOLERANCE: Duration = Duration::from_millis(100);
+/// How much later than the jittered schedule an attempt may start: the workers' poll
+/// interval (200 ms), writing the outcome, and a busy 2-core machine.
+const LATE_TOLERANCE: Duration = Duration::from_secs(3);
+/// Plugin deadline: how long a hung delivery waits before it counts as failed.
+const PLUGIN_TIMEOUT_MS: u64 = 2000;
+/// Resident memory the server may add to its idle size while receivers are broken.
+const RSS_GROWTH_LIMIT_MIB: u64 = 256;
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let outage = Duration::from_secs(ctx.size(45, 300));
+    let events = ctx.size(300, 2000);
+    let schedule = schedule_covering(outage, Duration::from_secs(ctx.size(10, 30)));
+    let schedule_text: Vec<String> = schedule
+        .iter()
+        .map(|d| format!("{}ms", d.as_millis()))
+        .collect();
+    let retry = json!({
+        "retry_schedule": schedule_text.join(","),
+        "retry_max_attempts": schedule.len() + 1,
+    });
+
+    let rt = runtime()?;
+    let hanging = rt.block_on(Sink::start())?;
+    let flaky = rt.block_on(Sink::start())?;
+    let server = Server::start(
+        &ctx.server()
+            .env("OUTRIDER_PLUGIN_TIMEOUT_MS", PLUGIN_TIMEOUT_MS.to_string()),
+    )?;
+    let api = Api::new(server.addr());
+    rt.block_on(api.webhook("receivers", &hanging.url("/hang"), retry.clone()))?;
+    rt.block_on(api.webhook("receivers", &flaky.url("/flaky"), retry))?;
+    let sampler = RssSampler::start(server.pid());
+
+    hanging.set(Behaviour::Hang);
+    flaky.set(Behaviour::status(503));
+    let broken_at = Instant::now();
+    let nodes = Nodes::new(1);
+    nodes.set(0, Some(server.addr()));
+    let burst = Burst {
+        clients: 4,
+        tenant: "receivers".into(),
+        prefix: "recv".into(),
+        limit: Some(events),
+        rate: Some(events as f64 / (outage.as_secs_f64() / 3.0)),
+    };
+    let (published, clients) = {
+        let _enter = rt.enter();
+        burst.start(nodes)
+    };
+    rt.block_on(clients)?;
+    std::thread::sleep(outage.saturating_sub(broken_at.elapsed()));
+    hanging.set(Behaviour::OK);
+    flaky.set(Behaviour::OK);
+    let recovered_at = Instant::now();
+
+    let accepted: HashSet<String> = published.accepted().into_iter().map(|(id, _)| id).collect();
+    let all_delivered = || {
+        [&hanging, &flaky].iter().all(|sink| {
+            let got: HashSet<String> = sink
+                .received()
+                .into_iter()
+                .filter(Received::delivered)
+                .map(|r| r.event_id)
+                .collect();
+            accepted.is_subset(&got)
+        })
+    };
+    let waited = wait_until(
+        "every accepted event delivered to both recovered receivers",
+        schedule.last().copied().unwrap_or_default() * 3,
+        || hanging.delivered_count() + flaky.delivered_count(),
+        all_delivered,
+    );
+    let drain = recovered_at.elapsed();
+    let rss = sampler.stop();
+
+    let lost = [&hanging, &flaky].map(|sink| {
+        let got: HashSet<String> = sink
+            .received()
+            .into_iter()
+            .filter(Received::delivered)
+            .map(|r| r.event_id)
+            .collect();
+        accepted.difference(&got).count()
+    });
+    let hung = check_schedule(&hanging.received(), &schedule);
+    let refused = check_schedule(&flaky.received(), &schedule);
+
+    figure(
+        "receivers/outage",
+        format!(
+            "{} s: one receiver hangs, one answers 503; {} events published to both; retry_schedule {}",
+            outage.as_secs(),
+            accepted.len(),
+            schedule_text.join(",")
+        ),
+    );
+    figure(
+        "receivers/lost",
+        format!(
+            "{} (hanging receiver {}, 503 receiver {})",
+            lost[0] + lost[1],
+            lost[0],
+            lost[1]
+        ),
+    );
+    for (name, check) in [("hanging", &hung), ("503", &refused)] {
+        figure(
+            &format!("receivers/{name} receiver: attempts vs schedule"),
+            check.summary(),
+        );
+    }
+    figure(
+        "receivers/server RSS start / peak / end (MiB)",
+        format!(
+            "{} / {} / {} ({} samples, plugin deadline {PLUGIN_TIMEOUT_MS} ms)",
+            rss.start / 1024,
+            rss.peak / 1024,
+            rss.end / 1024,
+            rss.samples
+        ),
+    );
+    figure(
+        "receivers/recovery to last delivery (s)",
+        format!("{:.1}", drain.as_secs_f64()),
+    );
+
+    let mut broken = Vec::new();
+    if lost.iter().sum::<usize>() > 0 {
+        broken.push(format!(
+            "{} accepted events never delivered",
+            lost[0] + lost[1]
+        ));
+    }
+    if let Err(e) = waited {
+        broken.push(format!("{e:#}"));
+    }
+    for (name, check) in [("hanging", &hung), ("503", &refused)] {
+        broken.extend(
+            check
+                .violations()
+                .into_iter()
+                .map(|v| format!("{name}: {v}")),
+        );
+    }
+    if rss.peak > rss.start + RSS_GROWTH_LIMIT_MIB * 1024 {
+        broken.push(format!(
+            "RSS grew from {} to {} MiB (limit +{RSS_GROWTH_LIMIT_MIB} MiB)",
+            rss.start / 1024,
+            rss.peak / 1024
+        ));
+    }
+    if !broken.is_empty() {
+        bail!("{}; log tail:\n{}", broken.join("; "), server.log_tail());
+    }
+    server.stop();
+    Ok(())
+}
+
+/// Delays from 1 s doubling up to `cap`, as many as it takes for the attempts to outlast
+/// `outage` even with every delay jittered down, plus two more.
+fn schedule_covering(outage: Duration, cap: Duration) -> Vec<Duration> {
+    let mut schedule = Vec::new();
+    let mut delay = Duration::from_secs(1);
+    let mut covered = Duration::ZERO;
+    while covered < outage + cap * 2 {
+        schedule.push(delay);
+        covered += delay.mul_f64(1.0 - JITTER);
+        delay = (delay * 2).min(cap);
+    }
+    schedule
+}
+
+/// How the gaps between the attempts at one sink compare with the schedule.
+#[derive(Default)]
+struct ScheduleCheck {
+    events: usize,
+    gaps: usize,
+    /// (event, attempt number before the gap, gap, earliest allowed).
+    early: Vec<(String, usize, Duration, Duration)>,
+    /// (event, attempt number before the gap, gap, latest allowed).
+    late: Vec<(String, usize, Duration, Duration)>,
+    /// How far past the jittered schedule each gap was (0 when within), ms.
+    lateness_ms: Vec<u64>,
+    /// Requests after the event had been delivered.
+    after_delivery: usize,
+    most_attempts: usize,
+}
+
+fn check_schedule(received: &[Received], schedule: &[Duration]) -> ScheduleCheck {
+    let mut by_event: HashMap<&str, Vec<&Received>> = HashMap::new();
+    for r in received {
+        by_event.entry(r.event_id.as_str()).or_default().push(r);
+    }
+    let mut check = ScheduleCheck {
+        events: by_event.len(),
+        ..ScheduleCheck::default()
+    };
+    for (event, mut attempts) in by_event {
+        attempts.sort_by_key(|r| r.started);
+        check.most_attempts = check.most_attempts.max(attempts.len());
+        for (i, pair) in attempts.windows(2).enumerate() {
+            let (before, after) = (pair[0], pair[1]);
+            if before.delivered() {
+                check.after_delivery += 1;
+                continue;
+            }
+            let ended = before.ended.unwrap_or(before.started);
+            let gap = after.started.saturating_duration_since(ended);
+            let nominal = schedule[i.min(schedule.len() - 1)];
+            let earliest = nominal
+                .mul_f64(1.0 - JITTER)
+                .saturating_sub(EARLY_TOLERANCE);
+            let latest = nominal.mul_f64(1.0 + JITTER) + LATE_TOLERANCE;
+            check.gaps += 1;
+            check.lateness_ms.push(
+                gap.saturating_sub(nominal.mul_f64(1.0 + JITTER))
+                    .as_millis() as u64,
+            );
+            if gap < earliest {
+                check.early.push((event.to_string(), i + 1, gap, earliest));
+            } else if gap > latest {
+                check.late.push((event.to_string(), i + 1, gap, latest));
+            }
+        }
+    }
+    check.lateness_ms.sort_unstable();
+    check
+}
+
+impl ScheduleCheck {
+    fn summary(&self) -> String {
+        let pct = |p: f64| {
+            self.lateness_ms
+                .get(((self.lateness_ms.len().saturating_sub(1)) as f64 * p) as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        format!(
+            "{} gaps between attempts of {} events (up to {} attempts each): {} early, {} late; \
+             past the jittered delay p50/p99/max {} / {} / {} ms",
+            self.gaps,
+            self.events,
+            self.most_attempts,
+            self.early.len(),
+            self.late.len(),
+            pct(0.5),
+            pct(0.99),
+            self.lateness_ms.last().copied().unwrap_or_default()
+        )
+    }
+
+    fn violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((event, n, gap, earliest)) = self.early.first() {
+            out.push(format!(
+                "{} retries came early, e.g. {event} after attempt {n}: {gap:?} < {earliest:?}",
+                self.early.len()
+            ));
+        }
+        if let Some((event, n, gap, latest)) = self.late.first() {
+            out.push(format!(
+                "{} retries came late, e.g. {event} after attempt {n}: {gap:?} > {latest:?}",
+                self.late.len()
+            ));
+        }
+        if self.after_delivery > 0 {
+            out.push(format!(
+                "{} requests for events already delivered",
+                self.after_delivery
+            ));
+        }
+        out
+    }
+}
+
+/// Resident memory of the server, sampled every 250 ms on a thread of its own.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<u64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the sampler saw, KiB.
+struct Rss {
+    start: u64,
+    peak: u64,
+    end: u64,
+    samples: usize,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let (flag, into) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                if let Some(kib) = rss_kib(pid) {
+                    into.lock().expect("samples").push(kib);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        RssSampler {
+            stop,
+            samples,
+            thread,
+        }
+    }
+
+    fn stop(self) -> Rss {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let samples = self.samples.lock().expect("samples").clone();
+        Rss {
+            start: samples.first().copied().unwrap_or_default(),
+            peak: samples.iter().copied().max().unwrap_or_default(),
+            end: samples.last().copied().unwrap_or_default(),
+            samples: samples.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_outlasts_the_outage_even_jittered_down() {
+        let cap = Duration::from_secs(10);
+        let schedule = schedule_covering(Duration::from_secs(45), cap);
+        assert_eq!(schedule[..4], [1, 2, 4, 8].map(Duration::from_secs));
+        let low: Duration = schedule.iter().map(|d| d.mul_f64(0.8)).sum();
+        assert!(low >= Duration::from_secs(45) + cap * 2, "{schedule:?}");
+        assert!(schedule.iter().all(|d| *d <= cap));
+    }
 }
