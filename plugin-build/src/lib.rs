@@ -5,6 +5,8 @@
 //! - [`toolchain`]: a Rust compiler able to target wasm (rustup's target, or Debian's
 //!   `rustc-web` with `-Zbuild-std`), installed when missing.
 //! - [`cargo`]: one `cargo build` for wasm, collecting the `.wasm` of each `cdylib`.
+//! - [`rust`]: the profile and flags every Rust plugin is built with (so builds share
+//!   compiled dependencies), and building one Rust project.
 //! - [`component`]: wrapping a core module into a component (`wit-component`).
 //! - [`js`]: JavaScript projects through `componentize-js` (npm, pinned by the
 //!   project's `package-lock.json`).
@@ -21,6 +23,7 @@ pub mod component;
 pub mod js;
 pub mod project;
 pub mod python;
+pub mod rust;
 pub mod toolchain;
 
 use std::path::Path;

@@ -1,6 +1,11 @@
 //! `outrider plugin build [DIR]`: builds a plugin project into a component with the same
 //! toolchain detection and componentize steps as `cargo xtask plugins` (both use the
 //! `outrider-plugin-build` crate). The component goes to `DIR/target/NAME.wasm`.
+//!
+//! Rust projects build with the plugin profile and flags of the Outrider workspace into
+//! one cargo target directory shared by every project of the user ([`rust_target_dir`]),
+//! so the standard library (rebuilt for wasm with Debian's toolchain) and the SDK's
+//! dependencies are compiled once, not once per project.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use outrider_plugin_build::project::{Language, Project};
 use outrider_plugin_build::toolchain::{Choice, Toolchain};
-use outrider_plugin_build::{cargo, component, js, python};
+use outrider_plugin_build::{js, python, rust};
 
 /// Builds the project in `dir`; returns the component's path.
 pub fn build(dir: &Path, out: Option<PathBuf>, toolchain: Choice) -> Result<PathBuf> {
@@ -50,22 +55,31 @@ pub fn build(dir: &Path, out: Option<PathBuf>, toolchain: Choice) -> Result<Path
 fn build_rust(project: &Project, out: &Path, choice: Choice) -> Result<()> {
     let toolchain = Toolchain::detect(choice)?;
     println!("toolchain: {}", toolchain.describe());
-    let manifest = project.dir.join("Cargo.toml");
-    let mut cmd = toolchain.cargo_build();
-    cmd.current_dir(&project.dir)
-        .arg("--release")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(project.dir.join("target"));
-    let outputs = cargo::build_cdylibs(cmd, &[&manifest])?;
-    let module = outputs.values().next().context("cargo built no .wasm")?;
-    println!("componentize: {} -> {}", module.display(), out.display());
-    component::componentize_file(module, out)
+    let target_dir = rust_target_dir();
+    match &target_dir {
+        Some(dir) => println!(
+            "cargo target dir: {} (shared by your plugin projects; set CARGO_TARGET_DIR to choose another)",
+            dir.display()
+        ),
+        None => println!(
+            "cargo target dir: {} (CARGO_TARGET_DIR)",
+            std::env::var("CARGO_TARGET_DIR").unwrap_or_default()
+        ),
+    }
+    rust::build(project, out, &toolchain, target_dir.as_deref())
 }
 
-/// Where downloaded build tools (componentize-py's virtualenv) are kept, shared by all
-/// projects: `$XDG_CACHE_HOME/outrider` or `~/.cache/outrider`.
+/// Cargo's target directory for Rust projects: `None` when `CARGO_TARGET_DIR` is set
+/// (cargo uses it), else `wasm-target` under [`tools_dir`], shared by all projects.
+fn rust_target_dir() -> Option<PathBuf> {
+    if std::env::var_os("CARGO_TARGET_DIR").is_some_and(|d| !d.is_empty()) {
+        return None;
+    }
+    Some(tools_dir().join("wasm-target"))
+}
+
+/// Where build tools (componentize-py's virtualenv) and the Rust target directory are
+/// kept, shared by all projects: `$XDG_CACHE_HOME/outrider` or `~/.cache/outrider`.
 fn tools_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)

@@ -1,7 +1,8 @@
 //! `outrider plugin new`: a plugin project that builds as is, from templates embedded in
-//! the binary. Rust projects depend on the SDK sources by path; JavaScript and Python
-//! projects get a copy of the WIT package in `wit/` (what componentize-js/-py build
-//! against).
+//! the binary. Rust projects depend on the SDK sources by path and start from the
+//! `Cargo.lock` of the SDK's source tree (the dependency versions the SDK is built and
+//! tested with); JavaScript and Python projects get a copy of the WIT package in `wit/`
+//! (what componentize-js/-py build against).
 
 use std::path::{Path, PathBuf};
 
@@ -125,6 +126,7 @@ fn files(new: &NewProject) -> Result<Vec<(String, String)>> {
         ("{{type}}", &type_name(&new.name)),
         ("{{world}}", world),
         ("{{sdk}}", sdk.as_str()),
+        ("{{profile}}", outrider_plugin_build::rust::PROFILE_TOML),
     ];
     let fill = |template: &str| {
         vars.iter()
@@ -149,6 +151,9 @@ fn files(new: &NewProject) -> Result<Vec<(String, String)>> {
                 ".gitignore".into(),
                 fill(include_str!("templates/rust/gitignore.tmpl")),
             ));
+            if let Some(lock) = sdk_lock_file(Path::new(&sdk)) {
+                out.push(("Cargo.lock".into(), lock));
+            }
             let lib = if destination {
                 include_str!("templates/rust/destination.rs.tmpl")
             } else {
@@ -195,6 +200,13 @@ fn files(new: &NewProject) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
+}
+
+/// The `Cargo.lock` of the workspace the SDK at `sdk` belongs to, if there is one. Cargo
+/// drops the entries the project does not use at its first build.
+fn sdk_lock_file(sdk: &Path) -> Option<String> {
+    let lock = sdk.parent()?.join("Cargo.lock");
+    std::fs::read_to_string(lock).ok()
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -254,6 +266,12 @@ mod tests {
                 }
                 let written = create(&new).unwrap();
                 assert!(written.iter().any(|p| p == "event.json"));
+                if lang == Lang::Rust {
+                    // Built with the workspace's plugin profile, from the SDK tree's lock.
+                    let manifest = new.dir.join("Cargo.toml");
+                    assert!(outrider_plugin_build::rust::declares_profile(&manifest).unwrap());
+                    assert!(written.iter().any(|p| p == "Cargo.lock"), "{written:?}");
+                }
                 assert!(create(&new).is_err(), "must not overwrite");
             }
         }

@@ -4,14 +4,13 @@
 use super::discover::WasmCrate;
 use crate::workspace::Workspace;
 use anyhow::Result;
+use outrider_plugin_build::rust::PROFILE;
 use outrider_plugin_build::toolchain::Toolchain;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Cargo profile for plugins, defined in the root `Cargo.toml`.
-pub const PROFILE: &str = "plugin";
-
-/// Builds `crates` and returns each crate's `.wasm` output by manifest path.
+/// Builds `crates` with the plugin profile (`[profile.plugin]` of the root `Cargo.toml`,
+/// the profile `outrider plugin build` uses too) and returns each crate's `.wasm` output by manifest path.
 pub fn build(
     toolchain: &Toolchain,
     ws: &Workspace,
