@@ -9,6 +9,7 @@ mod harness;
 mod compat;
 mod configurations;
 mod gateway;
+mod openapi;
 mod operations;
 mod plugin_examples;
 mod plugin_kit;

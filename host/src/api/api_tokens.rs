@@ -7,24 +7,20 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::wire::rfc3339;
+use super::wire::{rfc3339, Results};
 use super::{ApiError, ApiResult, AppState, Json};
 use crate::auth::{token_digest, ApiTokenKeys, ApiTokenLookup, LookupFuture, Principal};
 use crate::store::{now_ms, ApiTokenRow, Store};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api-tokens", get(list).post(create))
-        .route(
-            "/api-tokens/{token_id}",
-            get(get_one).put(update).patch(update).delete(revoke),
-        )
-        .route("/api-tokens/{token_id}/revoke", post(revoke))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, replace, update, revoke))
+        .routes(routes!(revoke_by_post))
 }
 
 /// Longest token name, as in the reference.
@@ -74,23 +70,64 @@ pub(super) async fn principal_name(store: &Store, principal: &Principal) -> Stri
     }
 }
 
-fn token_view(t: &ApiTokenRow) -> Value {
-    json!({
-        "identifier": t.id,
-        "name": t.name,
-        "description": t.description,
-        "createdAt": rfc3339(t.created_at),
-        "createdBy": t.created_by,
-        "lastUsed": t.last_used_at.map(rfc3339),
-        "revoked": t.revoked_at.is_some(),
-        "revokedAt": t.revoked_at.map(rfc3339),
-    })
+/// An API token (never the token itself, which is shown once, on creation).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ApiToken)]
+struct TokenView {
+    identifier: String,
+    name: String,
+    description: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Who created it (`admin`, `api-token:<name>`).
+    created_by: String,
+    #[schema(format = DateTime)]
+    last_used: Option<String>,
+    revoked: bool,
+    #[schema(format = DateTime)]
+    revoked_at: Option<String>,
 }
 
-#[derive(Deserialize)]
+fn token_view(t: &ApiTokenRow) -> TokenView {
+    TokenView {
+        identifier: t.id.clone(),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        created_at: rfc3339(t.created_at),
+        created_by: t.created_by.clone(),
+        last_used: t.last_used_at.map(rfc3339),
+        revoked: t.revoked_at.is_some(),
+        revoked_at: t.revoked_at.map(rfc3339),
+    }
+}
+
+/// A token with a word on what was done.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TokenAnswer {
+    /// `ok`, `updated` or `revoked`.
+    message: &'static str,
+    object: TokenView,
+}
+
+/// The token, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedToken {
+    /// Use as `Authorization: Bearer <access_token>`.
+    access_token: String,
+    identifier: String,
+}
+
+/// Create or change a token.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ApiTokenRequest)]
 struct TokenRequest {
+    /// 1 to 45 characters; required on create.
+    #[schema(max_length = 45)]
     name: Option<String>,
+    /// At most 64000 characters.
+    #[schema(max_length = 64000)]
     description: Option<String>,
 }
 
@@ -111,11 +148,18 @@ fn check_fields(name: &str, description: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Create a named API token (admin rights).
+#[utoipa::path(
+    post,
+    path = "/api-tokens",
+    tag = "api-tokens",
+    responses((status = 201, description = "Created; the token is in `access_token`", body = CreatedToken))
+)]
 async fn create(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<TokenRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     principal.require_admin()?;
     let name = req.name.unwrap_or_default();
     let description = req.description.unwrap_or_default();
@@ -141,35 +185,78 @@ async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "access_token": token, "identifier": id })),
+        Json(CreatedToken {
+            access_token: token,
+            identifier: id,
+        }),
     ))
 }
 
-async fn list(principal: Principal, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// Every API token, revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/api-tokens",
+    tag = "api-tokens",
+    responses((status = 200, description = "The tokens", body = Results<TokenView>))
+)]
+async fn list(
+    principal: Principal,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Results<TokenView>>> {
     principal.require_admin()?;
     let rows = state.store.list_api_tokens().await?;
-    Ok(Json(json!({
-        "metadata": { "totalCount": rows.len() },
-        "results": rows.iter().map(token_view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Results::all(rows.iter().map(token_view).collect())))
 }
 
+/// One API token.
+#[utoipa::path(
+    get,
+    path = "/api-tokens/{token_id}",
+    tag = "api-tokens",
+    responses((status = 200, description = "The token", body = TokenAnswer))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
     Path(token_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenAnswer>> {
     principal.require_admin()?;
     let row = state.store.api_token(&token_id).await?;
-    Ok(Json(json!({ "message": "ok", "object": token_view(&row) })))
+    Ok(Json(TokenAnswer {
+        message: "ok",
+        object: token_view(&row),
+    }))
 }
 
+/// Rename a token or change its description (as `PATCH`).
+#[utoipa::path(
+    put,
+    path = "/api-tokens/{token_id}",
+    tag = "api-tokens",
+    responses((status = 200, description = "The token as changed", body = TokenAnswer))
+)]
+async fn replace(
+    principal: Principal,
+    state: State<AppState>,
+    path: Path<String>,
+    Json(req): Json<TokenRequest>,
+) -> ApiResult<Json<TokenAnswer>> {
+    update(principal, state, path, Json(req)).await
+}
+
+/// Rename a token or change its description; absent fields keep their value.
+#[utoipa::path(
+    patch,
+    path = "/api-tokens/{token_id}",
+    tag = "api-tokens",
+    responses((status = 200, description = "The token as changed", body = TokenAnswer))
+)]
 async fn update(
     principal: Principal,
     State(state): State<AppState>,
     Path(token_id): Path<String>,
     Json(req): Json<TokenRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenAnswer>> {
     principal.require_admin()?;
     let current = state.store.api_token(&token_id).await?;
     let name = req.name.unwrap_or(current.name);
@@ -179,20 +266,44 @@ async fn update(
         .store
         .update_api_token(&token_id, &name, &description)
         .await?;
-    Ok(Json(
-        json!({ "message": "updated", "object": token_view(&row) }),
-    ))
+    Ok(Json(TokenAnswer {
+        message: "updated",
+        object: token_view(&row),
+    }))
 }
 
+/// Revoke a token: it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api-tokens/{token_id}",
+    tag = "api-tokens",
+    responses((status = 200, description = "The token, revoked", body = TokenAnswer))
+)]
 async fn revoke(
     principal: Principal,
     State(state): State<AppState>,
     Path(token_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenAnswer>> {
     principal.require_admin()?;
     let row = state.store.revoke_api_token(&token_id).await?;
     tracing::info!(token = %row.id, name = %row.name, "API token revoked");
-    Ok(Json(
-        json!({ "message": "revoked", "object": token_view(&row) }),
-    ))
+    Ok(Json(TokenAnswer {
+        message: "revoked",
+        object: token_view(&row),
+    }))
+}
+
+/// Revoke a token (as `DELETE /api-tokens/{token_id}`).
+#[utoipa::path(
+    post,
+    path = "/api-tokens/{token_id}/revoke",
+    tag = "api-tokens",
+    responses((status = 200, description = "The token, revoked", body = TokenAnswer))
+)]
+async fn revoke_by_post(
+    principal: Principal,
+    state: State<AppState>,
+    path: Path<String>,
+) -> ApiResult<Json<TokenAnswer>> {
+    revoke(principal, state, path).await
 }

@@ -2,10 +2,10 @@
 //! `GET /tenants/{t}/destinations/{d}/attempts[/{id}]`, in Outpost's `Attempt` shape.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::pagination::{PageQuery, SeekPagination};
 use super::wire::{rfc3339, split_list, TimeRange};
@@ -13,32 +13,29 @@ use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AttemptQuery, AttemptRow};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/attempts", get(list_all))
-        .route("/attempts/{attempt_id}", get(get_any))
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/attempts",
-            get(list_destination),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}",
-            get(get_destination),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_all))
+        .routes(routes!(get_any))
+        .routes(routes!(list_destination))
+        .routes(routes!(get_destination))
 }
 
 /// Outpost's `Attempt`, with our error details in `response_data`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Attempt)]
 pub struct AttemptView {
     id: String,
     tenant_id: String,
     event_id: String,
     destination_id: String,
+    /// `success`, `failed` or `skipped` (a transformer dropped the event).
     status: String,
+    #[schema(format = DateTime)]
     time: String,
     /// Status code as text, or the error class when the receiver gave none.
     code: String,
-    response_data: Value,
+    response_data: ResponseData,
     attempt_number: i64,
     manual: bool,
     latency_ms: i64,
@@ -46,11 +43,26 @@ pub struct AttemptView {
     #[serde(skip_serializing_if = "Option::is_none")]
     plugin_version: Option<String>,
     // Older Outpost delivery fields.
+    #[schema(format = DateTime)]
     delivered_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_status_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_body: Option<String>,
+}
+
+/// What the receiver answered, or why there was no answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResponseData {
+    /// The receiver's status code.
+    status: Option<i64>,
+    /// Its body: JSON when it was JSON, else text (capped); `null` when none.
+    #[schema(value_type = Option<Object>)]
+    body: Value,
+    /// The error, when the delivery failed.
+    error: Option<String>,
+    /// Its class (`retry`, `fail`, `misconfigured`, `denied`, `timeout`, ...).
+    error_kind: Option<String>,
 }
 
 /// Render a stored attempt.
@@ -66,12 +78,12 @@ pub fn attempt_view(a: AttemptRow) -> AttemptView {
         (None, None) => String::new(),
     };
     AttemptView {
-        response_data: json!({
-            "status": a.response_status_code,
-            "body": body,
-            "error": a.error,
-            "error_kind": a.error_kind,
-        }),
+        response_data: ResponseData {
+            status: a.response_status_code,
+            body,
+            error: a.error,
+            error_kind: a.error_kind,
+        },
         code,
         id: a.id,
         tenant_id: a.tenant_id,
@@ -90,20 +102,38 @@ pub fn attempt_view(a: AttemptRow) -> AttemptView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AttemptFilters {
+    /// Only this tenant's (admin credentials; a tenant JWT sees its own only).
     tenant_id: Option<String>,
+    /// Only attempts of this event.
     event_id: Option<String>,
+    /// Only these destinations (comma-separated).
     destination_id: Option<String>,
+    /// `success` or `failed`.
+    #[param(value_type = Option<AttemptStatusFilter>)]
     status: Option<String>,
+    /// Only these topics (comma-separated).
     topic: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     time: TimeRange,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
-#[derive(Serialize)]
+/// The `status` filter of attempt lists.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the query parameter; it is read as text.
+enum AttemptStatusFilter {
+    Success,
+    Failed,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct AttemptPage {
     models: Vec<AttemptView>,
     pagination: SeekPagination,
@@ -146,6 +176,15 @@ async fn list(
     }))
 }
 
+/// Delivery attempts of every tenant (admin) or of the caller's tenant (tenant JWT).
+#[utoipa::path(
+    get,
+    path = "/attempts",
+    tag = "attempts",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(AttemptFilters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of attempts", body = AttemptPage))
+)]
 async fn list_all(
     principal: Principal,
     State(state): State<AppState>,
@@ -158,6 +197,15 @@ async fn list_all(
     list(&state, tenant, None, f).await
 }
 
+/// A destination's delivery attempts.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/attempts",
+    tag = "attempts",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(AttemptFilters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of attempts", body = AttemptPage))
+)]
 async fn list_destination(
     principal: Principal,
     State(state): State<AppState>,
@@ -169,6 +217,14 @@ async fn list_destination(
     list(&state, Some(tenant_id), Some(destination_id), f).await
 }
 
+/// One attempt.
+#[utoipa::path(
+    get,
+    path = "/attempts/{attempt_id}",
+    tag = "attempts",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The attempt", body = AttemptView))
+)]
 async fn get_any(
     principal: Principal,
     State(state): State<AppState>,
@@ -183,6 +239,14 @@ async fn get_any(
     Ok(Json(attempt_view(row)))
 }
 
+/// One attempt of a destination.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}",
+    tag = "attempts",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The attempt", body = AttemptView))
+)]
 async fn get_destination(
     principal: Principal,
     State(state): State<AppState>,

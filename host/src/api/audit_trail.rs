@@ -5,10 +5,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::pagination::{PageQuery, SeekPagination};
 use super::wire::{json_column, rfc3339, split_list, TimeRange};
@@ -16,30 +16,39 @@ use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AuditEntry, AuditQuery, Store};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit-trail", get(list))
-        .route("/audit-trail/export", get(export))
-        .route("/audit-trail/{entry_id}", get(get_one))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(export))
+        .routes(routes!(get_one))
 }
 
 /// An entry on the wire (field names after the integration-platform reference, in this
 /// API's snake case).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 struct EntryView {
     id: String,
+    /// `admin`, `api-token:<name>` or `tenant:<id>`.
     user: String,
+    /// `admin`, `api_token` or `tenant`.
     user_type: String,
     tenant_id: Option<String>,
+    /// `METHOD path`.
     action: String,
     method: String,
     path: String,
+    /// First path segment under `/api/v1`.
     category: String,
+    /// The answer's HTTP status.
     status: i64,
     ip_address: Option<String>,
     message: String,
+    /// The JSON body (any JSON value) with secret-named fields redacted, a summary of a
+    /// body that is not JSON, or `null`.
     request: Value,
     duration_ms: i64,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -62,17 +71,26 @@ fn entry_view(e: AuditEntry) -> EntryView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filters {
+    /// `admin`, `api-token:<name>` or `tenant:<id>`.
     user: Option<String>,
+    /// `admin`, `api_token` or `tenant`.
     user_type: Option<String>,
     tenant_id: Option<String>,
+    /// HTTP methods (comma-separated).
     method: Option<String>,
+    /// First path segments under `/api/v1` (comma-separated).
     category: Option<String>,
+    /// An HTTP status code.
+    #[param(value_type = Option<i64>)]
     status: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     time: TimeRange,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
@@ -113,12 +131,20 @@ impl Filters {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EntryPage {
     models: Vec<EntryView>,
     pagination: SeekPagination,
 }
 
+/// Recorded calls, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit-trail",
+    tag = "audit-trail",
+    params(Filters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of entries", body = EntryPage))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -135,6 +161,13 @@ async fn list(
     }))
 }
 
+/// One entry.
+#[utoipa::path(
+    get,
+    path = "/audit-trail/{entry_id}",
+    tag = "audit-trail",
+    responses((status = 200, description = "The entry", body = EntryView))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
@@ -153,6 +186,13 @@ async fn get_one(
 const EXPORT_CHUNK: i64 = 1000;
 
 /// Every matching entry, oldest first, one JSON object per line, streamed.
+#[utoipa::path(
+    get,
+    path = "/audit-trail/export",
+    tag = "audit-trail",
+    params(Filters, TimeRange),
+    responses((status = 200, description = "One `AuditEntry` per line", content_type = "application/x-ndjson", body = String))
+)]
 async fn export(
     principal: Principal,
     State(state): State<AppState>,

@@ -11,20 +11,47 @@ use crate::delivery::credentials_aad;
 use crate::runtime::manifest::PrototypeKind;
 use crate::store::DestinationRow;
 
+/// A destination's `topics`: `"*"` for every topic, or a list of topic names.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = Topics)]
+#[allow(dead_code)] // Describes the wire format; values are built as JSON.
+pub enum TopicsSchema {
+    /// `"*"`.
+    All(String),
+    /// Topic names.
+    List(Vec<String>),
+}
+
 /// Outpost's `Destination`.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+#[schema(as = Destination)]
 pub struct DestinationView {
     id: String,
+    /// A destination prototype id (`GET /api/v1/destination-types`).
     #[serde(rename = "type")]
     r#type: String,
+    #[schema(value_type = TopicsSchema)]
     topics: Value,
+    /// Conditions on the event (`data`, `metadata`, ...) it must meet.
+    #[schema(value_type = Option<Object>)]
     filter: Value,
+    /// The prototype's config fields.
+    #[schema(value_type = Object)]
     config: Value,
+    /// The prototype's credential fields, sensitive ones obfuscated.
+    #[schema(value_type = Object)]
     credentials: Value,
+    /// Added to every delivery (headers, message attributes).
+    #[schema(value_type = Option<HashMap<String, String>>)]
     delivery_metadata: Value,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
+    #[schema(format = DateTime)]
     disabled_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     /// Short description of where events go (the URL of a webhook, say).
     target: String,
@@ -39,6 +66,7 @@ pub struct DestinationView {
     retry_max_attempts: Option<i64>,
     /// Outrider extension: transformer configurations events pass through, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     transformers: Option<Value>,
 }
 

@@ -5,15 +5,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::destination_view::{view, DestinationView};
+use super::destination_view::{view, DestinationView, TopicsSchema};
 use super::merge_patch::merge_patch;
 use super::secrets::{apply_rotation, fill_generated};
-use super::wire::{map_column, split_list, string_map};
+use super::wire::{map_column, split_list, string_map, Success};
 use super::{ApiError, ApiResult, AppState, FieldProblem, Json, Query};
 use crate::auth::Principal;
 use crate::delivery::credentials_aad;
@@ -22,31 +22,34 @@ use crate::runtime::manifest::{Prototype, PrototypeKind};
 use crate::runtime::LoadedPlugin;
 use crate::store::{now_ms, DestinationRow};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants/{tenant_id}/destinations", get(list).post(create))
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}",
-            get(get_one).patch(update).delete(remove),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/enable",
-            put(enable),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/disable",
-            put(disable),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, remove))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only these types (comma-separated).
     #[serde(default, rename = "type")]
     types: Option<String>,
+    /// Only destinations receiving all of these topics (comma-separated).
     #[serde(default)]
     topics: Option<String>,
 }
 
+/// The tenant's destinations.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "Its destinations", body = Vec<DestinationView>))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -75,6 +78,14 @@ async fn list(
     Ok(Json(out))
 }
 
+/// One destination.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The destination", body = DestinationView))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
@@ -85,33 +96,49 @@ async fn get_one(
     Ok(Json(view(&state, &row)?))
 }
 
-/// Fields a create or update may carry.
-#[derive(Deserialize, Default)]
+/// Fields a create or update may carry (on update, `config`, `credentials` and the
+/// metadata maps are JSON merge patches).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = DestinationRequest)]
 struct DestinationBody {
+    /// Chosen id (create only; generated when absent).
     id: Option<String>,
+    /// A destination prototype id; required on create, cannot change.
     #[serde(rename = "type")]
     r#type: Option<String>,
+    /// Required on create.
+    #[schema(value_type = Option<TopicsSchema>)]
     topics: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     credentials: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     delivery_metadata: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Option<Value>,
+    /// Update only: a date-time disables, `null` enables.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     disabled_at: Option<Value>,
     /// Outrider extension: retry schedule for this destination (`30s,5m,1h`), `null` to
     /// follow the server's.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     retry_schedule: Option<Value>,
     /// Outrider extension: attempts for this destination, `null` for the server's.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100)]
     retry_max_attempts: Option<Value>,
     /// Outrider extension: ordered transformer configuration identifiers, `null` or `[]`
     /// for none.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     transformers: Option<Value>,
 }
 
@@ -267,6 +294,18 @@ fn encrypt_credentials(state: &AppState, id: &str, credentials: &Value) -> Strin
         .encrypt_json(credentials, credentials_aad(id).as_bytes())
 }
 
+/// Create a destination: checked by its prototype's fields and plugin, credentials
+/// encrypted at rest (generated ones, such as a webhook secret, filled in).
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant_id}/destinations",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses(
+        (status = 201, description = "Created", body = DestinationView),
+        (status = 409, description = "The id is taken, or the tenant has its maximum of destinations", body = super::error::ErrorBody),
+    )
+)]
 async fn create(
     principal: Principal,
     State(state): State<AppState>,
@@ -332,6 +371,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, &row)?)))
 }
 
+/// Change a destination; checked again as a whole.
+#[utoipa::path(
+    patch,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The destination as changed", body = DestinationView))
+)]
 async fn update(
     principal: Principal,
     State(state): State<AppState>,
@@ -409,16 +456,32 @@ async fn update(
     Ok(Json(view(&state, &row)?))
 }
 
+/// Delete a destination.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Deleted", body = Success))
+)]
 async fn remove(
     principal: Principal,
     State(state): State<AppState>,
     Path((tenant_id, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Success>> {
     principal.require_tenant_access(&tenant_id)?;
     state.store.delete_destination(&tenant_id, &id).await?;
-    Ok(Json(serde_json::json!({ "success": true })))
+    Ok(Success::json())
 }
 
+/// Enable a destination.
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/enable",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The destination, enabled", body = DestinationView))
+)]
 async fn enable(
     principal: Principal,
     State(state): State<AppState>,
@@ -432,6 +495,14 @@ async fn enable(
     Ok(Json(view(&state, &row)?))
 }
 
+/// Disable a destination: no deliveries until it is enabled again.
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/disable",
+    tag = "destinations",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The destination, disabled", body = DestinationView))
+)]
 async fn disable(
     principal: Principal,
     State(state): State<AppState>,

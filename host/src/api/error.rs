@@ -17,7 +17,7 @@ pub struct ApiError {
 }
 
 /// A problem with one field of the request.
-#[derive(Debug, Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Clone, PartialEq, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// Path of the field, e.g. `config.url`.
     pub field: String,
@@ -104,16 +104,25 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The body of every error answer (`401`/`403` of [`crate::auth::AuthError`] included).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What went wrong; for bad input it starts with the field at fault.
+    pub message: &'a str,
+    /// Details, when there are any: field problems (`{field, message}`), configuration
+    /// violations (`{propertyPath, title, helpText}`) or the users of something that
+    /// cannot be removed.
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub data: &'a [Value],
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            status: u16,
-            message: &'a str,
-            #[serde(skip_serializing_if = "<[Value]>::is_empty")]
-            data: &'a [Value],
-        }
-        let body = Body {
+        let body = ErrorBody {
             status: self.status.as_u16(),
             message: &self.message,
             data: &self.data,

@@ -5,73 +5,83 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::attempts::{attempt_view, AttemptView};
 use super::pagination::{PageQuery, SeekPagination};
-use super::wire::{json_column, rfc3339, split_list, TimeRange};
+use super::wire::{json_column, rfc3339, split_list, Success, TimeRange};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AttemptQuery, EventQuery, EventRow};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(list_all))
-        .route("/events/{event_id}", get(get_any))
-        .route("/events/{event_id}/deliveries", get(deliveries_any))
-        .route("/tenants/{tenant_id}/events", get(list_tenant))
-        .route("/tenants/{tenant_id}/events/{event_id}", get(get_tenant))
-        .route(
-            "/tenants/{tenant_id}/events/{event_id}/deliveries",
-            get(deliveries_tenant),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/events",
-            get(list_by_destination),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}",
-            get(get_by_destination),
-        )
-        .route(
-            "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}/retry",
-            post(retry_by_destination),
-        )
-        .route("/topics", get(topics))
-        .route("/tenants/{tenant_id}/topics", get(tenant_topics))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_all))
+        .routes(routes!(get_any))
+        .routes(routes!(deliveries_any))
+        .routes(routes!(list_tenant))
+        .routes(routes!(get_tenant))
+        .routes(routes!(deliveries_tenant))
+        .routes(routes!(list_by_destination))
+        .routes(routes!(get_by_destination))
+        .routes(routes!(retry_by_destination))
+        .routes(routes!(topics))
+        .routes(routes!(tenant_topics))
 }
 
 /// An event on the wire: Outpost's `Event` plus the older `status`/`successful_at`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
     id: String,
     tenant_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     destination_id: Option<String>,
     topic: String,
+    #[schema(format = DateTime)]
     time: String,
     eligible_for_retry: bool,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
+    #[schema(value_type = Object)]
     data: Value,
     matched_destination_ids: Vec<String>,
+    /// `success` when every delivery finished, `failed` when one failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<EventStatus>)]
     status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     successful_at: Option<String>,
 }
 
+/// The summary `status` of an event's deliveries.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the wire format; the values are written as text.
+enum EventStatus {
+    Success,
+    Failed,
+}
+
 /// Filters shared by the event listings.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EventFilters {
+    /// Only this tenant's (admin credentials; a tenant JWT sees its own only).
     tenant_id: Option<String>,
+    /// Only events delivered to this destination.
     destination_id: Option<String>,
+    /// Only these topics (comma-separated).
     topic: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     time: TimeRange,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
@@ -147,7 +157,7 @@ async fn render(
         .collect())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventPage {
     models: Vec<EventView>,
     pagination: SeekPagination,
@@ -177,6 +187,15 @@ async fn list(
     Ok(Json(EventPage { models, pagination }))
 }
 
+/// Events of every tenant (admin) or of the caller's tenant (tenant JWT).
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(EventFilters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of events", body = EventPage))
+)]
 async fn list_all(
     principal: Principal,
     State(state): State<AppState>,
@@ -191,6 +210,15 @@ async fn list_all(
     list(&state, tenant, destination, f).await
 }
 
+/// A tenant's events.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/events",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(EventFilters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of events", body = EventPage))
+)]
 async fn list_tenant(
     principal: Principal,
     State(state): State<AppState>,
@@ -202,6 +230,15 @@ async fn list_tenant(
     list(&state, Some(tenant_id), destination, f).await
 }
 
+/// Events delivered to a destination (Outpost's deprecated path).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/events",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(EventFilters, TimeRange, PageQuery),
+    responses((status = 200, description = "A page of events", body = EventPage))
+)]
 async fn list_by_destination(
     principal: Principal,
     State(state): State<AppState>,
@@ -231,6 +268,14 @@ async fn one(
     Ok(views.remove(0))
 }
 
+/// One event.
+#[utoipa::path(
+    get,
+    path = "/events/{event_id}",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The event", body = EventView))
+)]
 async fn get_any(
     principal: Principal,
     State(state): State<AppState>,
@@ -239,6 +284,14 @@ async fn get_any(
     Ok(Json(one(&state, &principal, None, &event_id, None).await?))
 }
 
+/// One event of a tenant.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/events/{event_id}",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The event", body = EventView))
+)]
 async fn get_tenant(
     principal: Principal,
     State(state): State<AppState>,
@@ -250,6 +303,14 @@ async fn get_tenant(
     ))
 }
 
+/// One event as delivered to a destination (Outpost's deprecated path).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The event", body = EventView))
+)]
 async fn get_by_destination(
     principal: Principal,
     State(state): State<AppState>,
@@ -268,11 +329,22 @@ async fn get_by_destination(
     ))
 }
 
+/// Retry the delivery of an event to a destination (Outpost's deprecated path).
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant_id}/destinations/{destination_id}/events/{event_id}/retry",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses(
+        (status = 202, description = "Queued", body = Success),
+        (status = 400, description = "The destination is disabled", body = super::error::ErrorBody),
+    )
+)]
 async fn retry_by_destination(
     principal: Principal,
     State(state): State<AppState>,
     Path((tenant_id, destination_id, event_id)): Path<(String, String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Success>)> {
     principal.require_tenant_access(&tenant_id)?;
     super::publish::retry_delivery(
         &principal,
@@ -306,6 +378,14 @@ async fn deliveries(
     ))
 }
 
+/// An event's delivery attempts (at most 1000).
+#[utoipa::path(
+    get,
+    path = "/events/{event_id}/deliveries",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Its attempts, newest first", body = Vec<AttemptView>))
+)]
 async fn deliveries_any(
     principal: Principal,
     State(state): State<AppState>,
@@ -314,6 +394,14 @@ async fn deliveries_any(
     deliveries(&state, &principal, None, &event_id).await
 }
 
+/// An event's delivery attempts (at most 1000).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/events/{event_id}/deliveries",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Its attempts, newest first", body = Vec<AttemptView>))
+)]
 async fn deliveries_tenant(
     principal: Principal,
     State(state): State<AppState>,
@@ -323,6 +411,14 @@ async fn deliveries_tenant(
     deliveries(&state, &principal, Some(&tenant_id), &event_id).await
 }
 
+/// Topics of the stored events (a tenant JWT: its own).
+#[utoipa::path(
+    get,
+    path = "/topics",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Topic names", body = Vec<String>))
+)]
 async fn topics(
     principal: Principal,
     State(state): State<AppState>,
@@ -330,6 +426,14 @@ async fn topics(
     Ok(Json(state.store.topics(principal.tenant_id()).await?))
 }
 
+/// Topics of a tenant's events.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/topics",
+    tag = "events",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Topic names", body = Vec<String>))
+)]
 async fn tenant_topics(
     principal: Principal,
     State(state): State<AppState>,

@@ -5,31 +5,41 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::wire::{parse_time, rfc3339};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::now_ms;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/metrics/events", get(events))
-        .route("/metrics/attempts", get(attempts))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(attempts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MetricsQuery {
+    /// Start of the window (RFC 3339); default a day before its end.
     #[serde(rename = "time[start]")]
+    #[param(format = DateTime)]
     start: Option<String>,
+    /// End of the window (RFC 3339); default now.
     #[serde(rename = "time[end]")]
+    #[param(format = DateTime)]
     end: Option<String>,
+    /// Bucket size: a number and `s`, `m`, `h`, `d` or `w` (default `1h`); at most 10000
+    /// buckets.
     granularity: Option<String>,
+    /// Comma-separated: `topic` (events); `topic`, `destination_id`, `status` (attempts).
     dimensions: Option<String>,
+    /// Attempts only, comma-separated: `count`, `successful_count`, `failed_count`,
+    /// `error_rate` (default all).
     measures: Option<String>,
+    /// Only this tenant (admin credentials; a tenant JWT sees its own only).
     tenant_id: Option<String>,
     #[serde(rename = "filters[destination_id]")]
     destination_id: Option<String>,
@@ -39,10 +49,33 @@ struct MetricsQuery {
     status: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Outpost's `MetricsResponse`.
+#[derive(Serialize, utoipa::ToSchema)]
 struct MetricsResponse {
-    data: Vec<Value>,
-    metadata: Value,
+    data: Vec<MetricsRow>,
+    metadata: MetricsMetadata,
+}
+
+/// One bucket of one combination of dimension values.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MetricsRow {
+    /// Start of the bucket.
+    #[schema(format = DateTime)]
+    time_bucket: String,
+    /// The dimension values of this row.
+    dimensions: BTreeMap<String, String>,
+    /// The measures.
+    metrics: BTreeMap<String, f64>,
+}
+
+/// How the answer was computed.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MetricsMetadata {
+    granularity: String,
+    query_time_ms: u64,
+    row_count: usize,
+    row_limit: usize,
+    truncated: bool,
 }
 
 /// `1m`, `5m`, `1h`, `1d`, ... → milliseconds.
@@ -140,23 +173,36 @@ fn respond(
     started: Instant,
     rows: BTreeMap<(i64, BTreeMap<String, String>), BTreeMap<String, f64>>,
 ) -> Json<MetricsResponse> {
-    let data: Vec<Value> = rows
+    let data: Vec<MetricsRow> = rows
         .into_iter()
-        .map(|((bucket, dims), metrics)| json!({ "time_bucket": rfc3339(bucket), "dimensions": dims, "metrics": metrics }))
+        .map(|((bucket, dimensions), metrics)| MetricsRow {
+            time_bucket: rfc3339(bucket),
+            dimensions,
+            metrics,
+        })
         .collect();
     let count = data.len();
     Json(MetricsResponse {
         data,
-        metadata: json!({
-            "granularity": w.granularity,
-            "query_time_ms": started.elapsed().as_millis() as u64,
-            "row_count": count,
-            "row_limit": 10_000,
-            "truncated": false,
-        }),
+        metadata: MetricsMetadata {
+            granularity: w.granularity.clone(),
+            query_time_ms: started.elapsed().as_millis() as u64,
+            row_count: count,
+            row_limit: 10_000,
+            truncated: false,
+        },
     })
 }
 
+/// Published events per time bucket (measure `count`), optionally by `topic`.
+#[utoipa::path(
+    get,
+    path = "/metrics/events",
+    tag = "metrics",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(MetricsQuery),
+    responses((status = 200, description = "Counts", body = MetricsResponse))
+)]
 async fn events(
     principal: Principal,
     State(state): State<AppState>,
@@ -185,6 +231,15 @@ async fn events(
     Ok(respond(&w, started, out))
 }
 
+/// Delivery attempts per time bucket, optionally by topic, destination and status.
+#[utoipa::path(
+    get,
+    path = "/metrics/attempts",
+    tag = "metrics",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(MetricsQuery),
+    responses((status = 200, description = "Counts", body = MetricsResponse))
+)]
 async fn attempts(
     principal: Principal,
     State(state): State<AppState>,

@@ -16,6 +16,7 @@ mod events;
 mod health;
 pub mod merge_patch;
 mod metrics;
+pub mod openapi;
 pub mod pagination;
 mod plugins;
 mod prototype_tests;
@@ -31,9 +32,11 @@ pub(crate) mod wire;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{DefaultBodyLimit, Extension, FromRef};
 use axum::Router;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthConfig;
 use crate::config::ServeConfig;
@@ -72,10 +75,11 @@ impl FromRef<AppState> for Arc<AuthConfig> {
     }
 }
 
-/// The whole application: `/healthz` and `/api/v1/...`.
-pub fn app(state: AppState) -> Router {
+/// Every route of the application with its OpenAPI operation, registered together:
+/// `/healthz`, `/metrics` and `/api/v1/...` (the layers of the API included).
+fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     let json_limit = (state.config.max_body_kb as usize) * 1024;
-    let api = Router::new()
+    let api = OpenApiRouter::new()
         .merge(plugins::router(&state.config))
         .merge(prototypes::router())
         .merge(prototype_tests::router())
@@ -94,15 +98,25 @@ pub fn app(state: AppState) -> Router {
         .merge(schedules::router())
         .merge(event_stats::router())
         .merge(retention::router())
+        .routes(routes!(openapi::openapi_json))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn_with_state(
             audit_writer::AuditRecorder::start(state.store.clone(), json_limit),
             audit_recorder::record,
         ));
-    Router::new()
+    OpenApiRouter::new()
         .merge(health::router())
         .nest("/api/v1", api)
+}
+
+/// The whole application: `/healthz`, `/metrics` and `/api/v1/...`, with the OpenAPI
+/// document of exactly these routes at `/api/v1/openapi.json`.
+pub fn app(state: AppState) -> Router {
+    let (router, paths) = routes(&state).split_for_parts();
+    let spec = openapi::Spec::new(&openapi::document(paths));
+    router
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(Extension(spec))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

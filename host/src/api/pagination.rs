@@ -45,7 +45,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// Sort direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Dir {
     /// Oldest first.
@@ -74,7 +74,7 @@ impl Dir {
 }
 
 /// Sort key of a list; only `time` for now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderBy {
     /// The row's time (event time, attempt time, tenant creation).
@@ -231,22 +231,26 @@ impl From<PageQueryError> for ApiError {
 /// The pagination parameters of a list request as they arrive in the query string,
 /// unchecked; embed it with `#[serde(flatten)]` in the list's own query type and check it
 /// with [`validate`](Self::validate). Empty values count as absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size.
+    /// Page size: 1 to 1000, default 100 (tenants: 1 to 100, default 20).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Cursor of the following page.
+    /// Cursor of the following page (`pagination.next` of the previous answer).
     #[serde(default)]
     pub next: Option<String>,
-    /// Cursor of the preceding page.
+    /// Cursor of the preceding page (`pagination.prev` of the previous answer).
     #[serde(default)]
     pub prev: Option<String>,
-    /// `asc` or `desc`.
+    /// Sort direction, newest first by default.
     #[serde(default)]
+    #[param(value_type = Option<Dir>)]
     pub dir: Option<String>,
     /// Sort key.
     #[serde(default)]
+    #[param(value_type = Option<OrderBy>)]
     pub order_by: Option<String>,
 }
 
@@ -348,7 +352,7 @@ impl Default for Page {
 }
 
 /// The pagination object of list responses, as Outpost's `SeekPagination`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeekPagination {
     /// The sort key, e.g. `time`.
     pub order_by: String,

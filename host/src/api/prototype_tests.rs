@@ -9,28 +9,49 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, ApiResult, AppState, Query};
 use crate::auth::Principal;
 use crate::runtime::{LoadedPlugin, PrototypeKind, Target, TestCase};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/prototypes/test", post(run_tests))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(run_tests))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TestQuery {
+    /// Prototype kinds to test, `*` as a wildcard (default `*`).
     #[serde(rename = "type")]
     r#type: Option<String>,
+    /// Prototype ids to test, `*` as a wildcard (default `*`).
     identifier: Option<String>,
+    /// Tests per prototype (default 3), `-1` for all.
     #[serde(rename = "max-tests")]
+    #[param(minimum = -1)]
     max_tests: Option<i64>,
+    /// Also list the tests that passed.
     #[serde(rename = "show-succeeded")]
     show_succeeded: Option<bool>,
+}
+
+/// What a self-test run found.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TestReport {
+    /// Tests that passed (with `show-succeeded`): `{type, identifier, object, parameters}`.
+    #[schema(value_type = Vec<Object>)]
+    succeeded: Vec<Value>,
+    /// Tests that failed: `{type, identifier, object, exception, parameters}`.
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<Value>,
+    #[serde(rename = "totalSucceeded")]
+    total_succeeded: u64,
+    #[serde(rename = "totalFailed")]
+    total_failed: u64,
 }
 
 /// `*` matches any run of characters; everything else matches itself.
@@ -128,6 +149,18 @@ async fn run_one(
     }
 }
 
+/// Run the self-tests plugins ship; the status is 500 when any test fails, as the
+/// integration-platform reference answers.
+#[utoipa::path(
+    post,
+    path = "/prototypes/test",
+    tag = "prototypes",
+    params(TestQuery),
+    responses(
+        (status = 200, description = "Every test passed", body = TestReport),
+        (status = 500, description = "A test failed (`failed` says which and why)", body = TestReport),
+    )
+)]
 async fn run_tests(
     principal: Principal,
     State(state): State<AppState>,
@@ -202,10 +235,12 @@ async fn run_tests(
     } else {
         StatusCode::OK
     };
-    let body = json!({
-        "succeeded": succeeded, "failed": failed,
-        "totalSucceeded": total_ok, "totalFailed": total_failed,
-    });
+    let body = TestReport {
+        succeeded,
+        failed,
+        total_succeeded: total_ok,
+        total_failed,
+    };
     Ok((status, axum::Json(body)).into_response())
 }
 

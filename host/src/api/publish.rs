@@ -3,43 +3,74 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::wire::{parse_time, string_map};
+use super::wire::{parse_time, string_map, Success};
 use super::{ApiError, ApiResult, AppState, Json};
 use crate::auth::Principal;
 use crate::delivery::publisher::Publication;
 use crate::delivery::PublishError;
 use crate::store::now_ms;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/publish", post(publish))
-        .route("/retry", post(retry))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish))
+        .routes(routes!(retry))
 }
 
 /// Outpost's `PublishRequest`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PublishRequest {
+    /// Idempotency key (1 to 255 characters); generated when absent.
     id: Option<String>,
+    /// Required.
     tenant_id: Option<String>,
+    /// Deliver to this destination only.
     destination_id: Option<String>,
     topic: Option<String>,
+    /// Default `true`.
     eligible_for_retry: Option<bool>,
+    /// RFC 3339; a future time delays the deliveries until then.
+    #[schema(format = DateTime)]
     time: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
+    /// Required: the event's payload.
+    #[schema(value_type = Object)]
     data: Option<Value>,
 }
 
+/// Outpost's `PublishResponse`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Published {
+    /// The event id.
+    id: String,
+    /// The id was published before; nothing new was stored.
+    duplicate: bool,
+    /// The destinations it will be delivered to.
+    destination_ids: Vec<String>,
+}
+
+/// Publish an event: 202 once it and one delivery per matching destination are durably
+/// stored.
+#[utoipa::path(
+    post,
+    path = "/publish",
+    tag = "publish",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses(
+        (status = 404, description = "The tenant or destination does not exist", body = super::error::ErrorBody),
+        (status = 202, description = "Stored; deliveries will follow", body = Published))
+)]
 async fn publish(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<PublishRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Published>)> {
     let tenant_id = req
         .tenant_id
         .ok_or_else(|| ApiError::bad_request("tenant_id: is required"))?;
@@ -85,25 +116,42 @@ async fn publish(
         })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "id": outcome.id, "duplicate": outcome.duplicate, "destination_ids": outcome.destination_ids }),
-        ),
+        Json(Published {
+            id: outcome.id,
+            duplicate: outcome.duplicate,
+            destination_ids: outcome.destination_ids,
+        }),
     ))
 }
 
 /// Outpost's `RetryRequest`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RetryRequest {
+    /// Required.
     event_id: Option<String>,
+    /// Required.
     destination_id: Option<String>,
+    /// The event's tenant (a tenant JWT's own by default).
     tenant_id: Option<String>,
 }
 
+/// Retry the delivery of an event to a destination now.
+#[utoipa::path(
+    post,
+    path = "/retry",
+    tag = "publish",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses(
+        (status = 404, description = "The event or destination does not exist", body = super::error::ErrorBody),
+        (status = 202, description = "Queued", body = Success),
+        (status = 400, description = "A field is missing, or the destination is disabled", body = super::error::ErrorBody),
+    )
+)]
 async fn retry(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<RetryRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Success>)> {
     let event_id = req
         .event_id
         .ok_or_else(|| ApiError::bad_request("event_id: is required"))?;
@@ -130,7 +178,7 @@ pub(super) async fn retry_delivery(
     tenant_id: Option<&str>,
     event_id: &str,
     destination_id: &str,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Success>)> {
     let event = state
         .store
         .event(tenant_id, event_id)
@@ -154,5 +202,5 @@ pub(super) async fn retry_delivery(
         return Err(ApiError::not_found(format!("event {event_id}")));
     }
     state.delivery.wake();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "success": true }))))
+    Ok((StatusCode::ACCEPTED, Success::json()))
 }

@@ -7,73 +7,91 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::duration::parse_duration_ms;
 use super::pagination::{PageQuery, SeekPagination};
-use super::wire::{json_column, map_column, parse_time, rfc3339, string_map};
+use super::wire::{json_column, map_column, parse_time, rfc3339, string_map, Success};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::scheduler::Timing;
 use crate::store::{now_ms, ScheduleRow};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/schedules", get(list).post(create))
-        .route(
-            "/schedules/{schedule_id}",
-            get(get_one).put(update).patch(update).delete(delete),
-        )
-        .route("/schedules/{schedule_id}/enable", post(enable))
-        .route("/schedules/{schedule_id}/disable", post(disable))
-        .route("/schedules/{schedule_id}/upcoming", get(upcoming))
-        .route("/schedules/{schedule_id}/runs", get(runs))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, replace, update, delete))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(upcoming))
+        .routes(routes!(runs))
 }
 
 /// Create or update body; on update, absent fields keep their value.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ScheduleRequest)]
 struct ScheduleRequest {
+    /// Required on create with admin credentials (a tenant JWT's own by default);
+    /// cannot change.
     tenant_id: Option<String>,
     name: Option<String>,
+    /// 5 or 6 fields, in `timezone`. One of `cron`, `interval`, `run_at`.
     cron: Option<String>,
-    /// `30s`, `5m`, ... or a number of ms.
+    /// `30s`, `5m`, ... or a number of ms; at least 1 s.
+    #[schema(value_type = Option<String>)]
     interval: Option<Value>,
     /// RFC 3339 time of a single run.
+    #[schema(format = DateTime)]
     run_at: Option<String>,
+    /// IANA time zone of `cron` (default `UTC`).
     timezone: Option<String>,
     topic: Option<String>,
+    /// The event's payload; required on create.
+    #[schema(value_type = Option<Object>)]
     data: Option<Value>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Option<Value>,
+    /// Deliver to this destination only (empty: every matching one).
     destination_id: Option<String>,
     enabled: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Schedule)]
 struct ScheduleView {
     id: String,
     tenant_id: String,
     name: String,
+    /// `cron`, `interval` or `once`.
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     cron: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     run_at: Option<String>,
     timezone: String,
     topic: String,
+    #[schema(value_type = Object)]
     data: Value,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
     destination_id: Option<String>,
     enabled: bool,
+    #[schema(format = DateTime)]
     next_run_at: Option<String>,
+    #[schema(format = DateTime)]
     last_run_at: Option<String>,
+    /// After downtime: one run for the latest missed slot, then the schedule resumes.
     missed_run_policy: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -174,6 +192,16 @@ fn apply(mut s: ScheduleRow, req: ScheduleRequest, timing_changed: bool) -> ApiR
     Ok(s)
 }
 
+/// Create a schedule.
+#[utoipa::path(
+    post,
+    path = "/schedules",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses(
+        (status = 404, description = "The tenant or destination does not exist", body = super::error::ErrorBody),
+        (status = 201, description = "Created", body = ScheduleView))
+)]
 async fn create(
     principal: Principal,
     State(state): State<AppState>,
@@ -220,6 +248,14 @@ async fn owned(principal: &Principal, state: &AppState, id: &str) -> ApiResult<S
     Ok(row)
 }
 
+/// One schedule.
+#[utoipa::path(
+    get,
+    path = "/schedules/{schedule_id}",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The schedule", body = ScheduleView))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
@@ -228,6 +264,31 @@ async fn get_one(
     Ok(Json(view(owned(&principal, &state, &id).await?)))
 }
 
+/// Change a schedule (as `PATCH`).
+#[utoipa::path(
+    put,
+    path = "/schedules/{schedule_id}",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The schedule as changed", body = ScheduleView))
+)]
+async fn replace(
+    principal: Principal,
+    state: State<AppState>,
+    path: Path<String>,
+    Json(req): Json<ScheduleRequest>,
+) -> ApiResult<Json<ScheduleView>> {
+    update(principal, state, path, Json(req)).await
+}
+
+/// Change a schedule; absent fields keep their value.
+#[utoipa::path(
+    patch,
+    path = "/schedules/{schedule_id}",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The schedule as changed", body = ScheduleView))
+)]
 async fn update(
     principal: Principal,
     State(state): State<AppState>,
@@ -269,6 +330,14 @@ async fn set_enabled(
     Ok(Json(view(row)))
 }
 
+/// Enable a schedule; its next run is computed from now.
+#[utoipa::path(
+    post,
+    path = "/schedules/{schedule_id}/enable",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The schedule, enabled", body = ScheduleView))
+)]
 async fn enable(
     principal: Principal,
     State(state): State<AppState>,
@@ -277,6 +346,14 @@ async fn enable(
     set_enabled(principal, state, id, true).await
 }
 
+/// Disable a schedule.
+#[utoipa::path(
+    post,
+    path = "/schedules/{schedule_id}/disable",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The schedule, disabled", body = ScheduleView))
+)]
 async fn disable(
     principal: Principal,
     State(state): State<AppState>,
@@ -285,30 +362,58 @@ async fn disable(
     set_enabled(principal, state, id, false).await
 }
 
+/// Delete a schedule and its runs.
+#[utoipa::path(
+    delete,
+    path = "/schedules/{schedule_id}",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "Deleted", body = Success))
+)]
 async fn delete(
     principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Success>> {
     owned(&principal, &state, &id).await?;
     state.store.delete_schedule(&id).await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Success::json())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UpcomingQuery {
+    /// How many runs, 1 to 100 (default 5).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     count: Option<String>,
+}
+
+/// The next runs of a schedule.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Upcoming {
+    schedule_id: String,
+    /// Times of the next runs (none when disabled or finished).
+    runs: Vec<String>,
 }
 
 /// Most upcoming runs one call lists.
 const MAX_UPCOMING: usize = 100;
 
+/// When a schedule runs next.
+#[utoipa::path(
+    get,
+    path = "/schedules/{schedule_id}/upcoming",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(UpcomingQuery),
+    responses((status = 200, description = "The next runs", body = Upcoming))
+)]
 async fn upcoming(
     principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<UpcomingQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Upcoming>> {
     let row = owned(&principal, &state, &id).await?;
     let count = match q.count.as_deref() {
         None => 5,
@@ -328,22 +433,56 @@ async fn upcoming(
         }
         _ => Vec::new(),
     };
-    Ok(Json(json!({ "schedule_id": row.id, "runs": runs })))
+    Ok(Json(Upcoming {
+        schedule_id: row.id,
+        runs,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this tenant's (admin credentials; a tenant JWT sees its own only).
     tenant_id: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Page<T> {
     models: Vec<T>,
     pagination: SeekPagination,
 }
 
+/// One run of a schedule.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ScheduleRun)]
+struct RunView {
+    id: String,
+    schedule_id: String,
+    /// The slot it ran for.
+    #[schema(format = DateTime)]
+    scheduled_for: String,
+    #[schema(format = DateTime)]
+    ran_at: String,
+    /// The event it published (`sch_<id>_<slot>`).
+    event_id: Option<String>,
+    status: String,
+    /// Slots skipped after downtime.
+    missed: i64,
+    error: Option<String>,
+}
+
+/// Schedules, newest first.
+#[utoipa::path(
+    get,
+    path = "/schedules",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(ListQuery, PageQuery),
+    responses((status = 200, description = "A page of schedules", body = Page<ScheduleView>))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -370,12 +509,21 @@ async fn list(
     }))
 }
 
+/// The record of a schedule's runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/schedules/{schedule_id}/runs",
+    tag = "schedules",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of runs", body = Page<RunView>))
+)]
 async fn runs(
     principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<Value>>> {
+) -> ApiResult<Json<Page<RunView>>> {
     owned(&principal, &state, &id).await?;
     let page = q.validate()?;
     let rows = state
@@ -385,17 +533,15 @@ async fn runs(
     let (rows, pagination) = page.paginate(rows, |r| (r.ran_at, r.id.clone()));
     let models = rows
         .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "schedule_id": r.schedule_id,
-                "scheduled_for": rfc3339(r.scheduled_for),
-                "ran_at": rfc3339(r.ran_at),
-                "event_id": r.event_id,
-                "status": r.status,
-                "missed": r.missed,
-                "error": r.error,
-            })
+        .map(|r| RunView {
+            id: r.id,
+            schedule_id: r.schedule_id,
+            scheduled_for: rfc3339(r.scheduled_for),
+            ran_at: rfc3339(r.ran_at),
+            event_id: r.event_id,
+            status: r.status,
+            missed: r.missed,
+            error: r.error,
         })
         .collect();
     Ok(Json(Page { models, pagination }))

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::attempts::{attempt_view, AttemptView};
 use super::duration::parse_duration_ms;
@@ -21,23 +21,23 @@ use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{AttemptQuery, BulkAction, TaskFilter, TaskGrouping, TaskRow, TaskStatus};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tasks", get(list))
-        .route("/tasks/stats", get(stats_total))
-        .route("/tasks/stats/periods", get(stats_periods))
-        .route("/tasks/stats/destinations", get(stats_destinations))
-        .route("/tasks/stats/topics", get(stats_topics))
-        .route("/tasks/retry", post(retry))
-        .route("/tasks/skip", post(skip))
-        .route("/tasks/resolve", post(resolve))
-        .route("/tasks/prune", post(prune))
-        .route("/tasks/repair", post(repair))
-        .route("/tasks/{task_id}", get(get_one))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stats_total))
+        .routes(routes!(stats_periods))
+        .routes(routes!(stats_destinations))
+        .routes(routes!(stats_topics))
+        .routes(routes!(retry))
+        .routes(routes!(skip))
+        .routes(routes!(resolve))
+        .routes(routes!(prune))
+        .routes(routes!(repair))
+        .routes(routes!(get_one))
 }
 
 /// A status list as one comma-separated string or a JSON array.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
@@ -55,8 +55,9 @@ impl OneOrMany {
 
 /// The filter keys, alike in the query string of `GET /tasks` and in the `filter` object
 /// of bulk actions. Times bound the task's creation.
-#[derive(Deserialize, Debug, Default, Clone)]
+#[derive(Deserialize, Debug, Default, Clone, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TaskFilter)]
 struct FilterParams {
     status: Option<OneOrMany>,
     tenant_id: Option<String>,
@@ -130,9 +131,11 @@ impl FilterParams {
 }
 
 /// A task on the wire.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Task)]
 struct TaskView {
     id: String,
+    /// `new`, `processing`, `finished`, `failed` or `skipped`.
     status: &'static str,
     tenant_id: String,
     event_id: String,
@@ -140,12 +143,16 @@ struct TaskView {
     topic: String,
     attempts: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     lease_until: Option<String>,
     last_error: Option<String>,
     resolved: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     attempt_log: Option<Vec<AttemptView>>,
@@ -173,27 +180,40 @@ fn task_view(t: TaskRow) -> TaskView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(flatten)]
+    #[param(ignore)]
     filter: ListFilter,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
 /// [`FilterParams`] without `deny_unknown_fields`, which `flatten` cannot honour.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListFilter {
+    /// Statuses (comma-separated): `new`, `processing`, `finished`, `failed`, `skipped`.
     status: Option<String>,
     tenant_id: Option<String>,
+    /// Destinations (comma-separated).
     destination_id: Option<String>,
+    /// Topics (comma-separated).
     topic: Option<String>,
+    /// Created at or after (RFC 3339).
     #[serde(rename = "time[gte]")]
+    #[param(format = DateTime)]
     time_gte: Option<String>,
+    /// Created at or before (RFC 3339).
     #[serde(rename = "time[lte]")]
+    #[param(format = DateTime)]
     time_lte: Option<String>,
+    /// A date (from its start) or date-time.
     #[serde(rename = "dateFrom")]
     date_from: Option<String>,
+    /// A date (to its end) or date-time.
     #[serde(rename = "dateTo")]
     date_to: Option<String>,
 }
@@ -214,12 +234,20 @@ impl ListFilter {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TaskPage {
     models: Vec<TaskView>,
     pagination: SeekPagination,
 }
 
+/// Tasks, newest first.
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    tag = "tasks",
+    params(ListFilter, PageQuery),
+    responses((status = 200, description = "A page of tasks", body = TaskPage))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -239,6 +267,13 @@ async fn list(
     }))
 }
 
+/// One task with its attempts (`attempt_log`).
+#[utoipa::path(
+    get,
+    path = "/tasks/{task_id}",
+    tag = "tasks",
+    responses((status = 200, description = "The task", body = TaskView))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
@@ -267,8 +302,9 @@ async fn get_one(
 }
 
 /// Body of the bulk actions; `filter` and `ids` combine (both must match).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TaskBulkRequest)]
 struct BulkRequest {
     filter: Option<FilterParams>,
     ids: Option<Vec<String>>,
@@ -277,7 +313,22 @@ struct BulkRequest {
 /// Most ids one bulk request may name.
 const MAX_BULK_IDS: usize = 100_000;
 
-async fn bulk(state: &AppState, action: BulkAction, req: BulkRequest) -> ApiResult<Json<Value>> {
+/// What a bulk action did.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TaskBulkResult)]
+struct BulkResult {
+    /// The status the tasks now have.
+    new_status: &'static str,
+    /// Tasks changed.
+    number_of_tasks: u64,
+}
+
+async fn bulk(
+    state: &AppState,
+    action: BulkAction,
+    req: BulkRequest,
+) -> ApiResult<Json<BulkResult>> {
     if req.filter.is_none() && req.ids.is_none() {
         return Err(ApiError::bad_request(
             "filter: a filter object or an ids list is required",
@@ -297,41 +348,63 @@ async fn bulk(state: &AppState, action: BulkAction, req: BulkRequest) -> ApiResu
         state.delivery.wake();
     }
     tracing::info!(action = ?action, count = changed, "bulk task action");
-    Ok(Json(json!({
-        "newStatus": action.new_status().as_str(),
-        "numberOfTasks": changed,
-    })))
+    Ok(Json(BulkResult {
+        new_status: action.new_status().as_str(),
+        number_of_tasks: changed,
+    }))
 }
 
+/// Deliver the chosen tasks again now (tasks a worker holds are left alone).
+#[utoipa::path(
+    post,
+    path = "/tasks/retry",
+    tag = "tasks",
+    responses((status = 200, description = "Done", body = BulkResult))
+)]
 async fn retry(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<BulkRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BulkResult>> {
     principal.require_admin()?;
     bulk(&state, BulkAction::Retry, req).await
 }
 
+/// Mark the chosen tasks skipped.
+#[utoipa::path(
+    post,
+    path = "/tasks/skip",
+    tag = "tasks",
+    responses((status = 200, description = "Done", body = BulkResult))
+)]
 async fn skip(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<BulkRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BulkResult>> {
     principal.require_admin()?;
     bulk(&state, BulkAction::Skip, req).await
 }
 
+/// Mark the chosen failed tasks resolved.
+#[utoipa::path(
+    post,
+    path = "/tasks/resolve",
+    tag = "tasks",
+    responses((status = 200, description = "Done", body = BulkResult))
+)]
 async fn resolve(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<BulkRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BulkResult>> {
     principal.require_admin()?;
     bulk(&state, BulkAction::Resolve, req).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TaskPruneRequest)]
 struct PruneRequest {
     #[serde(rename = "maxAge")]
     max_age: Option<String>,
@@ -340,13 +413,29 @@ struct PruneRequest {
     filter: Option<FilterParams>,
 }
 
+/// What a prune deleted.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskPruneResult)]
+struct Pruned {
+    /// Older than `maxAge`.
+    expired: u64,
+    /// Beyond the `maxCount` most recent.
+    excess: u64,
+}
+
 /// Deletes finished, failed and skipped tasks (never ones still to deliver) older than
 /// `maxAge` or beyond the `maxCount` most recent.
+#[utoipa::path(
+    post,
+    path = "/tasks/prune",
+    tag = "tasks",
+    responses((status = 200, description = "Done", body = Pruned))
+)]
 async fn prune(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<PruneRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Pruned>> {
     principal.require_admin()?;
     if req.max_age.is_none() && req.max_count.is_none() {
         return Err(ApiError::bad_request(
@@ -368,11 +457,12 @@ async fn prune(
         .prune_tasks(&filter, older_than, req.max_count)
         .await?;
     tracing::info!(expired, excess, "tasks pruned");
-    Ok(Json(json!({ "expired": expired, "excess": excess })))
+    Ok(Json(Pruned { expired, excess }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TaskRepairRequest)]
 struct RepairRequest {
     age: Option<String>,
     #[serde(rename = "newStatus")]
@@ -381,12 +471,27 @@ struct RepairRequest {
 }
 
 /// Tasks still `processing` whose lease ended at least `age` ago (default 1 hour): their
+/// What a repair changed.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskRepairResult)]
+struct Repaired {
+    count: u64,
+    #[serde(rename = "newStatus")]
+    new_status: &'static str,
+}
+
 /// worker is gone. They move to `newStatus` (default `new`, due now).
+#[utoipa::path(
+    post,
+    path = "/tasks/repair",
+    tag = "tasks",
+    responses((status = 200, description = "Done", body = Repaired))
+)]
 async fn repair(
     principal: Principal,
     State(state): State<AppState>,
     Json(req): Json<RepairRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Repaired>> {
     principal.require_admin()?;
     let age = parse_duration_ms("age", req.age.as_deref().unwrap_or("1 hour"))?;
     let to = match req.new_status.as_deref().unwrap_or("new") {
@@ -401,15 +506,55 @@ async fn repair(
     if count > 0 && to == TaskStatus::New {
         state.delivery.wake();
     }
-    Ok(Json(json!({ "count": count, "newStatus": to.as_str() })))
+    Ok(Json(Repaired {
+        count,
+        new_status: to.as_str(),
+    }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatsQuery {
     #[serde(flatten)]
+    #[param(ignore)]
     filter: ListFilter,
-    /// `hourly` or `daily` (periods only).
+    /// `hourly` or `daily` (periods only; default `daily`).
     aggregation: Option<String>,
+}
+
+/// Tasks per status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskCounts)]
+#[allow(dead_code)] // Describes the wire format of `status_counts`.
+struct CountsSchema {
+    new: i64,
+    processing: i64,
+    finished: i64,
+    failed: i64,
+    skipped: i64,
+    total: i64,
+}
+
+/// Tasks per status of one group: its `date`, `destination_id` or `topic`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskGroupCounts)]
+#[allow(dead_code)] // Describes the wire format of `grouped`.
+struct GroupCountsSchema {
+    #[serde(flatten)]
+    counts: CountsSchema,
+    /// Start of the period (`/tasks/stats/periods`).
+    #[schema(format = DateTime)]
+    date: Option<String>,
+    /// `/tasks/stats/destinations`.
+    destination_id: Option<String>,
+    /// `/tasks/stats/topics`.
+    topic: Option<String>,
+}
+
+/// `{"results": ...}`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TaskStats<T> {
+    results: T,
 }
 
 /// Counts per status, every status present (0 when none).
@@ -452,6 +597,14 @@ async fn grouped(
     Ok(Json(json!({ "results": results })))
 }
 
+/// Tasks per status.
+#[utoipa::path(
+    get,
+    path = "/tasks/stats",
+    tag = "tasks",
+    params(StatsQuery, ListFilter),
+    responses((status = 200, description = "Counts", body = TaskStats<CountsSchema>))
+)]
 async fn stats_total(
     principal: Principal,
     State(state): State<AppState>,
@@ -466,6 +619,14 @@ async fn stats_total(
     Ok(Json(json!({ "results": counts })))
 }
 
+/// Tasks per status and period (`aggregation`).
+#[utoipa::path(
+    get,
+    path = "/tasks/stats/periods",
+    tag = "tasks",
+    params(StatsQuery, ListFilter),
+    responses((status = 200, description = "Counts", body = TaskStats<Vec<GroupCountsSchema>>))
+)]
 async fn stats_periods(
     principal: Principal,
     State(state): State<AppState>,
@@ -491,6 +652,14 @@ async fn stats_periods(
     .await
 }
 
+/// Tasks per status and destination.
+#[utoipa::path(
+    get,
+    path = "/tasks/stats/destinations",
+    tag = "tasks",
+    params(StatsQuery, ListFilter),
+    responses((status = 200, description = "Counts", body = TaskStats<Vec<GroupCountsSchema>>))
+)]
 async fn stats_destinations(
     principal: Principal,
     State(state): State<AppState>,
@@ -507,6 +676,14 @@ async fn stats_destinations(
     .await
 }
 
+/// Tasks per status and topic.
+#[utoipa::path(
+    get,
+    path = "/tasks/stats/topics",
+    tag = "tasks",
+    params(StatsQuery, ListFilter),
+    responses((status = 200, description = "Counts", body = TaskStats<Vec<GroupCountsSchema>>))
+)]
 async fn stats_topics(
     principal: Principal,
     State(state): State<AppState>,

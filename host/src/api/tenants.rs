@@ -2,36 +2,38 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::pagination::{PageLimits, PageQuery, SeekPagination};
-use super::wire::{json_column, map_column, rfc3339, string_map};
+use super::wire::{json_column, map_column, rfc3339, string_map, Success};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::TenantRow;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", get(list))
-        .route(
-            "/tenants/{tenant_id}",
-            get(get_one).put(upsert).delete(remove),
-        )
-        .route("/tenants/{tenant_id}/token", get(token))
-        .route("/tenants/{tenant_id}/portal", get(portal))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one, upsert, remove))
+        .routes(routes!(token))
+        .routes(routes!(portal))
 }
 
 /// Outpost's `Tenant`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Tenant)]
 pub struct TenantView {
     id: String,
     destinations_count: usize,
+    /// Topics of its destinations.
     topics: Vec<String>,
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -70,13 +72,21 @@ pub fn check_tenant_id(id: &str) -> ApiResult<()> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TenantPage {
     models: Vec<TenantView>,
     pagination: SeekPagination,
     count: i64,
 }
 
+/// Tenants, oldest or newest first.
+#[utoipa::path(
+    get,
+    path = "/tenants",
+    tag = "tenants",
+    params(PageQuery),
+    responses((status = 200, description = "A page of tenants", body = TenantPage))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -106,6 +116,14 @@ async fn list(
     }))
 }
 
+/// One tenant.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}",
+    tag = "tenants",
+    security(("admin_key" = []), ("tenant_jwt" = []), ("api_token" = [])),
+    responses((status = 200, description = "The tenant", body = TenantView))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
@@ -116,12 +134,27 @@ async fn get_one(
     Ok(Json(view(&state, row).await?))
 }
 
-#[derive(Deserialize, Default)]
+/// Body of `PUT /tenants/{tenant_id}`; it may be left out.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct TenantUpsert {
+    /// String values only.
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Value,
 }
 
+/// Create a tenant, or replace its metadata.
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant_id}",
+    tag = "tenants",
+    params(("tenant_id" = String, Path, description = "1 to 255 characters of letters, digits, `_`, `-`, `.` or `:`")),
+    request_body(content = Option<TenantUpsert>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = TenantView),
+        (status = 201, description = "Created", body = TenantView),
+    )
+)]
 async fn upsert(
     principal: Principal,
     State(state): State<AppState>,
@@ -150,36 +183,64 @@ async fn upsert(
     Ok((status, Json(view(&state, row).await?)))
 }
 
+/// Delete a tenant with its destinations, events and attempts.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{tenant_id}",
+    tag = "tenants",
+    responses((status = 200, description = "Deleted", body = Success))
+)]
 async fn remove(
     principal: Principal,
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Success>> {
     principal.require_admin()?;
     state.store.delete_tenant(&tenant_id).await?;
-    Ok(Json(serde_json::json!({ "success": true })))
+    Ok(Success::json())
 }
 
+/// A tenant JWT.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TenantToken {
+    /// Bearer token scoped to the tenant, valid 24 hours.
+    token: String,
+    tenant_id: String,
+}
+
+/// Issue a JWT scoped to the tenant (24 hours).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/token",
+    tag = "tenants",
+    responses((status = 200, description = "The token", body = TenantToken))
+)]
 async fn token(
     principal: Principal,
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TenantToken>> {
     principal.require_admin()?;
     state.store.tenant(&tenant_id).await?;
     let token = state
         .auth
         .issue_tenant_token(&tenant_id)
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        serde_json::json!({ "token": token, "tenant_id": tenant_id }),
-    ))
+    Ok(Json(TenantToken { token, tenant_id }))
 }
 
+/// Outpost's portal redirect. Outrider has no tenant portal: the answer is always 404
+/// saying so (a client error to act on, not a server failure).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant_id}/portal",
+    tag = "tenants",
+    responses((status = 404, description = "There is no tenant portal in this version", body = super::error::ErrorBody))
+)]
 async fn portal(principal: Principal, Path(tenant_id): Path<String>) -> ApiResult<Json<Value>> {
     principal.require_admin()?;
     Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
+        StatusCode::NOT_FOUND,
         format!("the tenant portal is not available in this version (tenant {tenant_id})"),
     ))
 }

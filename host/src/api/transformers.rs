@@ -7,10 +7,10 @@
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, ApiResult, AppState, FieldProblem, Json};
 use crate::auth::Principal;
@@ -19,8 +19,8 @@ use crate::integration::variables::resolve_stored;
 use crate::runtime::{PrototypeKind, TransformFailure};
 use crate::store::DestinationRow;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/transformers/run", post(run))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(run))
 }
 
 fn transformers(state: &AppState) -> Transformers<'_> {
@@ -44,19 +44,46 @@ fn failure_kind(failure: &TransformFailure) -> &'static str {
     }
 }
 
+/// What a transformer run gave: its outputs, or why it failed.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TransformerRun)]
+pub(super) struct RunOutcome {
+    /// Whether the transformer ran to the end.
+    ok: bool,
+    /// Zero or more outputs (when `ok`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outputs: Option<Vec<Value>>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// `invalid_input`, `misconfigured`, `bad_output`, `trap`, `timeout`, `memory`,
+    /// `denied` or `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_kind: Option<&'static str>,
+    duration_ms: f64,
+}
+
 /// The answer of a run: outputs, or the error, and the time taken.
-fn outcome(result: Result<Vec<Value>, ChainError>, started: Instant) -> ApiResult<Json<Value>> {
+fn outcome(
+    result: Result<Vec<Value>, ChainError>,
+    started: Instant,
+) -> ApiResult<Json<RunOutcome>> {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok(outputs) => Ok(Json(json!({
-            "ok": true, "outputs": outputs, "duration_ms": duration_ms,
-        }))),
-        Err(ChainError::Transform { failure, .. }) => Ok(Json(json!({
-            "ok": false,
-            "error": failure.to_string(),
-            "error_kind": failure_kind(&failure),
-            "duration_ms": duration_ms,
-        }))),
+        Ok(outputs) => Ok(Json(RunOutcome {
+            ok: true,
+            outputs: Some(outputs),
+            error: None,
+            error_kind: None,
+            duration_ms,
+        })),
+        Err(ChainError::Transform { failure, .. }) => Ok(Json(RunOutcome {
+            ok: false,
+            outputs: None,
+            error: Some(failure.to_string()),
+            error_kind: Some(failure_kind(&failure)),
+            duration_ms,
+        })),
         Err(ChainError::Misconfigured { message, .. }) => {
             Err(ApiError::validation(vec![FieldProblem {
                 field: "parameters".into(),
@@ -72,20 +99,35 @@ fn outcome(result: Result<Vec<Value>, ChainError>, started: Instant) -> ApiResul
     }
 }
 
-#[derive(Deserialize)]
+/// A transformer prototype, its parameters and an input.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TransformerRunRequest)]
 struct RunBody {
+    /// A transformer prototype id; required.
     prototype: Option<String>,
+    /// The prototype's fields; `${NAME}` references environment variables.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     parameters: Value,
+    /// Any JSON value; required.
     input: Option<Value>,
 }
 
 /// `POST /transformers/run`: check the parameters as a configuration would be, then run.
+#[utoipa::path(
+    post,
+    path = "/transformers/run",
+    tag = "transformers",
+    responses(
+        (status = 200, description = "The outputs, or the transformer's failure", body = RunOutcome),
+        (status = 409, description = "The transformer cannot be run", body = super::error::ErrorBody),
+    )
+)]
 async fn run(
     principal: Principal,
     State(state): State<AppState>,
     Json(body): Json<RunBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunOutcome>> {
     principal.require_admin()?;
     let prototype = body
         .prototype
@@ -141,18 +183,30 @@ async fn run(
     outcome(result, started)
 }
 
-#[derive(Deserialize)]
+/// The input of a stored transformer configuration's run.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRunRequest)]
 pub(super) struct RunConfigurationBody {
+    /// Any JSON value; required.
     input: Option<Value>,
 }
 
 /// `POST /configurations/transformer/{identifier}/run` with `{"input": ...}`.
+#[utoipa::path(
+    post,
+    path = "/configurations/transformer/{identifier}/run",
+    tag = "transformers",
+    responses(
+        (status = 200, description = "The outputs, or the transformer's failure", body = RunOutcome),
+        (status = 409, description = "The transformer cannot be run", body = super::error::ErrorBody),
+    )
+)]
 pub(super) async fn run_configuration(
     principal: Principal,
     State(state): State<AppState>,
     Path(identifier): Path<String>,
     Json(body): Json<RunConfigurationBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunOutcome>> {
     principal.require_admin()?;
     let input = body
         .input

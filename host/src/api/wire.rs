@@ -58,11 +58,16 @@ pub fn string_map(
 }
 
 /// `time[gte]` / `time[lte]` query parameters of a listing.
-#[derive(serde::Deserialize, Default, Debug)]
+#[derive(serde::Deserialize, Default, Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TimeRange {
+    /// Only rows at or after this RFC 3339 date-time.
     #[serde(rename = "time[gte]")]
+    #[param(format = DateTime)]
     gte: Option<String>,
+    /// Only rows at or before this RFC 3339 date-time.
     #[serde(rename = "time[lte]")]
+    #[param(format = DateTime)]
     lte: Option<String>,
 }
 
@@ -76,6 +81,67 @@ impl TimeRange {
             parse("time[lte]", &self.lte)?,
         ))
     }
+}
+
+/// `{"success": true}`, the answer of Outpost's deletes and retries.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Success {
+    /// Always `true`.
+    pub success: bool,
+}
+
+impl Success {
+    /// `{"success": true}`.
+    pub fn json() -> super::Json<Success> {
+        super::Json(Success { success: true })
+    }
+}
+
+/// `{"message": "..."}`, the answer of the integration-platform API's deletes.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Message {
+    /// What was done.
+    pub message: String,
+}
+
+/// `{"metadata": {"totalCount": n}, "results": [...]}`, the integration-platform API's
+/// list shape.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Results<T> {
+    /// Counts.
+    pub metadata: ResultsMetadata,
+    /// The items.
+    pub results: Vec<T>,
+}
+
+/// The `metadata` of [`Results`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ResultsMetadata {
+    /// Items matching, all pages together.
+    #[serde(rename = "totalCount")]
+    pub total_count: usize,
+}
+
+impl<T> Results<T> {
+    /// All of `results`, on one page.
+    pub fn all(results: Vec<T>) -> Results<T> {
+        Results::page(results.len(), results)
+    }
+
+    /// One page of `total` items.
+    pub fn page(total: usize, results: Vec<T>) -> Results<T> {
+        Results {
+            metadata: ResultsMetadata { total_count: total },
+            results,
+        }
+    }
+}
+
+/// `{"object": ...}`, the integration-platform API's answer with one item.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Object<T> {
+    /// The item.
+    pub object: T,
 }
 
 /// A comma-separated query parameter as a list (empty when absent).

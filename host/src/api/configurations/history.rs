@@ -3,12 +3,12 @@
 //! change like any other: checked, and recorded in the history.
 
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::model::{body_of, editor, parse_type, render};
-use super::{page, save};
-use crate::api::wire::rfc3339;
+use super::model::{body_of, editor, parse_type, render, ConfigurationView};
+use super::{save, ConfigurationType};
+use crate::api::wire::{rfc3339, Object, Results};
 use crate::api::{ApiError, ApiResult, AppState, Json};
 use crate::auth::Principal;
 use crate::store::{ConfigurationRow, HistoryRow, Write};
@@ -40,11 +40,44 @@ fn history_view(entry: &HistoryRow) -> Value {
     view
 }
 
+/// One recorded state of a configuration: the configuration's fields as they were
+/// (sealed values shown as `********`) with the record's own.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ConfigurationHistoryEntry)]
+#[allow(dead_code)] // Describes the wire format of `history_view`.
+pub(super) struct HistoryEntrySchema {
+    r#type: String,
+    identifier: String,
+    /// Names this state (for `restore`).
+    ulid: String,
+    /// `create`, `update`, `delete`, `restore` or `import`.
+    action: String,
+    editor: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    name: Option<String>,
+    description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    object: Option<Value>,
+    disabled: Option<bool>,
+    label: Option<Vec<String>>,
+}
+
+/// Every recorded state of a configuration, oldest first (deleted ones too).
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}/{identifier}/history",
+    tag = "configurations",
+    operation_id = "history",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The history", body = Results<HistoryEntrySchema>))
+)]
 pub(super) async fn list(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Results<Value>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     let entries = state
@@ -56,24 +89,35 @@ pub(super) async fn list(
             "{type} configuration {identifier}"
         )));
     }
-    let results: Vec<Value> = entries.iter().map(history_view).collect();
-    Ok(Json(page(results.len(), results)))
+    Ok(Json(Results::all(
+        entries.iter().map(history_view).collect(),
+    )))
 }
 
-#[derive(Deserialize)]
+/// Which state to bring back.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRestoreRequest)]
 pub(super) struct RestoreBody {
+    /// A `ulid` from the history; required.
     ulid: Option<String>,
 }
 
 /// Bring back the state recorded under `ulid`: checked again (the prototype may have
 /// changed since) and recorded as a new `restore` state. A deleted configuration can be
 /// restored too.
+#[utoipa::path(
+    post,
+    path = "/configurations/{type}/{identifier}/restore",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration as restored", body = Object<ConfigurationView>))
+)]
 pub(super) async fn restore(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
     Json(body): Json<RestoreBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     let ulid = body
@@ -122,20 +166,40 @@ pub(super) async fn restore(
         "restore",
     )
     .await?;
-    Ok(Json(json!({"object": render(&state, &row)})))
+    Ok(Json(Object {
+        object: render(&state, &row),
+    }))
 }
 
-#[derive(Deserialize)]
+/// The labels a configuration should carry.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationLabelsRequest)]
 pub(super) struct LabelsBody {
+    /// Required; replaces the current labels.
     labels: Option<Vec<String>>,
 }
 
+/// A label.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationLabel)]
+pub(super) struct Label {
+    name: String,
+}
+
+/// Replace a configuration's labels.
+#[utoipa::path(
+    put,
+    path = "/configurations/{type}/{identifier}/labels",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "Its labels", body = Results<Label>))
+)]
 pub(super) async fn labels(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
     Json(body): Json<LabelsBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Results<Label>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     let labels = body
@@ -153,12 +217,19 @@ pub(super) async fn labels(
         "update",
     )
     .await?;
-    let results: Vec<Value> = row.labels.iter().map(|l| json!({"name": l})).collect();
-    Ok(Json(page(results.len(), results)))
+    let results: Vec<Label> = row
+        .labels
+        .iter()
+        .map(|l| Label { name: l.clone() })
+        .collect();
+    Ok(Json(Results::all(results)))
 }
 
-#[derive(Deserialize)]
+/// Enabled or disabled.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationStatusRequest)]
 pub(super) struct StatusBody {
+    /// Required.
     disabled: Option<bool>,
 }
 
@@ -168,7 +239,7 @@ async fn set_disabled(
     r#type: &str,
     identifier: &str,
     disabled: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(r#type)?;
     let row = state.store.configuration(r#type, identifier).await?;
@@ -183,34 +254,59 @@ async fn set_disabled(
         "update",
     )
     .await?;
-    Ok(Json(json!({"object": render(state, &row)})))
+    Ok(Json(Object {
+        object: render(state, &row),
+    }))
 }
 
 /// `PUT .../status {"disabled": bool}`.
+#[utoipa::path(
+    put,
+    path = "/configurations/{type}/{identifier}/status",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration as changed", body = Object<ConfigurationView>))
+)]
 pub(super) async fn status(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
     Json(body): Json<StatusBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     let disabled = body
         .disabled
         .ok_or_else(|| ApiError::bad_request("disabled: is required (true or false)"))?;
     set_disabled(&principal, &state, &r#type, &identifier, disabled).await
 }
 
+/// Enable a configuration.
+#[utoipa::path(
+    put,
+    path = "/configurations/{type}/{identifier}/enable",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration, enabled", body = Object<ConfigurationView>))
+)]
 pub(super) async fn enable(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     set_disabled(&principal, &state, &r#type, &identifier, false).await
 }
 
+/// Disable a configuration.
+#[utoipa::path(
+    put,
+    path = "/configurations/{type}/{identifier}/disable",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration, disabled", body = Object<ConfigurationView>))
+)]
 pub(super) async fn disable(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     set_disabled(&principal, &state, &r#type, &identifier, true).await
 }

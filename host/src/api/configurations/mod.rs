@@ -19,76 +19,42 @@ mod usages;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::merge_patch::merge_patch;
+use super::wire::{Message, Object, Results};
 use super::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::store::{ConfigurationRow, Write};
-use model::{check, editor, parse_type, rejected, render, CheckOptions};
+use model::{check, editor, parse_type, rejected, render, CheckOptions, ConfigurationView};
 pub use model::{ConfigurationBody, Violation};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/configurations/export", post(transfer::export_objects))
-        .route("/configurations/import", post(transfer::import))
-        .route("/configurations/relations", post(usages::relations_of_many))
-        .route(
-            "/configurations/{type}",
-            get(list).post(create).delete(delete_by_filter),
-        )
-        .route("/configurations/{type}/export", post(transfer::export_type))
-        .route(
-            "/configurations/{type}/{identifier}",
-            get(get_one).put(replace).patch(patch).delete(remove),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/history",
-            get(history::list),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/restore",
-            post(history::restore),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/labels",
-            put(history::labels),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/status",
-            put(history::status),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/enable",
-            put(history::enable),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/disable",
-            put(history::disable),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/usages",
-            get(usages::list),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/dependants",
-            get(usages::dependants),
-        )
-        .route(
-            "/configurations/{type}/{identifier}/relations",
-            get(usages::relations),
-        )
-        .route(
-            "/configurations/transformer/{identifier}/run",
-            post(super::transformers::run_configuration),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(transfer::export_objects))
+        .routes(routes!(transfer::import))
+        .routes(routes!(usages::relations_of_many))
+        .routes(routes!(list, create, delete_by_filter))
+        .routes(routes!(transfer::export_type))
+        .routes(routes!(get_one, replace, patch, remove))
+        .routes(routes!(history::list))
+        .routes(routes!(history::restore))
+        .routes(routes!(history::labels))
+        .routes(routes!(history::status))
+        .routes(routes!(history::enable))
+        .routes(routes!(history::disable))
+        .routes(routes!(usages::list))
+        .routes(routes!(usages::dependants))
+        .routes(routes!(usages::relations))
+        .routes(routes!(super::transformers::run_configuration))
 }
 
 /// Filters of a list or a delete-by-filter.
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Default, Debug, utoipa::ToSchema)]
+#[schema(as = ConfigurationFilter)]
 pub(super) struct Filter {
     /// Substring of the name (case-insensitive).
     name: Option<String>,
@@ -123,20 +89,31 @@ impl Filter {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(flatten)]
+    #[param(ignore)]
     filter: ListFilter,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// Skip this many.
     offset: Option<usize>,
 }
 
 /// Query-string filters (`disabled` arrives as text).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListFilter {
+    /// Substring of the name (case-insensitive).
     name: Option<String>,
+    /// A label the configuration carries.
     label: Option<String>,
+    /// Prototype id.
     prototype: Option<String>,
+    /// `true` or `false`.
+    #[param(value_type = Option<bool>)]
     disabled: Option<String>,
 }
 
@@ -160,17 +137,20 @@ fn filter_from_query(q: ListFilter) -> ApiResult<Filter> {
     })
 }
 
-/// `{"metadata": {"totalCount": n}, "results": [...]}`.
-pub(super) fn page(total: usize, results: Vec<Value>) -> Value {
-    json!({"metadata": {"totalCount": total}, "results": results})
-}
-
+/// Configurations of a type.
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}",
+    tag = "configurations",
+    params(ListQuery, ("type" = ConfigurationType, Path), ListFilter),
+    responses((status = 200, description = "A page of configurations", body = Results<ConfigurationView>))
+)]
 async fn list(
     principal: Principal,
     State(state): State<AppState>,
     Path(r#type): Path<String>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Results<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     let limit = query.limit.unwrap_or(100);
@@ -193,18 +173,37 @@ async fn list(
         .take(limit)
         .map(|r| render(&state, r))
         .collect();
-    Ok(Json(page(total, results)))
+    Ok(Json(Results::page(total, results)))
 }
 
+/// The configuration types.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the path parameter; it is read as text.
+enum ConfigurationType {
+    Destination,
+    Transformer,
+}
+
+/// One configuration.
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}/{identifier}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration", body = Object<ConfigurationView>))
+)]
 async fn get_one(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     let row = state.store.configuration(&r#type, &identifier).await?;
-    Ok(Json(json!({"object": render(&state, &row)})))
+    Ok(Json(Object {
+        object: render(&state, &row),
+    }))
 }
 
 /// Check `body` and write it; answers the stored configuration.
@@ -225,12 +224,23 @@ pub(super) async fn save(
     Ok(state.store.write_configuration(&row, write, action).await?)
 }
 
+/// Create a configuration: checked against its prototype's fields and plugin.
+#[utoipa::path(
+    post,
+    path = "/configurations/{type}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses(
+        (status = 201, description = "Created", body = Object<ConfigurationView>),
+        (status = 409, description = "The identifier is taken", body = super::error::ErrorBody),
+    )
+)]
 async fn create(
     principal: Principal,
     State(state): State<AppState>,
     Path(r#type): Path<String>,
     Json(body): Json<ConfigurationBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Object<ConfigurationView>>)> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     type_matches(&r#type, &body)?;
@@ -245,7 +255,9 @@ async fn create(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"object": render(&state, &row)})),
+        Json(Object {
+            object: render(&state, &row),
+        }),
     ))
 }
 
@@ -271,12 +283,20 @@ fn identifier_matches(identifier: &str, body: &ConfigurationBody) -> ApiResult<(
     }
 }
 
+/// Replace a configuration.
+#[utoipa::path(
+    put,
+    path = "/configurations/{type}/{identifier}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "The configuration as changed", body = Object<ConfigurationView>))
+)]
 async fn replace(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
     Json(mut body): Json<ConfigurationBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     type_matches(&r#type, &body)?;
@@ -292,15 +312,26 @@ async fn replace(
         "update",
     )
     .await?;
-    Ok(Json(json!({"object": render(&state, &row)})))
+    Ok(Json(Object {
+        object: render(&state, &row),
+    }))
 }
 
+/// Change a configuration with a JSON merge patch; checked again as a whole.
+#[utoipa::path(
+    patch,
+    path = "/configurations/{type}/{identifier}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    request_body(content = ConfigurationBody, description = "A JSON merge patch of the configuration"),
+    responses((status = 200, description = "The configuration as changed", body = Object<ConfigurationView>))
+)]
 async fn patch(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
     Json(changes): Json<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Object<ConfigurationView>>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     if !changes.is_object() {
@@ -323,14 +354,27 @@ async fn patch(
         "update",
     )
     .await?;
-    Ok(Json(json!({"object": render(&state, &row)})))
+    Ok(Json(Object {
+        object: render(&state, &row),
+    }))
 }
 
+/// Delete a configuration no destination uses (its history stays).
+#[utoipa::path(
+    delete,
+    path = "/configurations/{type}/{identifier}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses(
+        (status = 200, description = "Deleted", body = Message),
+        (status = 409, description = "Still used; `data` lists the users", body = super::error::ErrorBody),
+    )
+)]
 async fn remove(
     principal: Principal,
     State(state): State<AppState>,
     Path((r#type, identifier)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Message>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     state.store.configuration(&r#type, &identifier).await?;
@@ -343,17 +387,35 @@ async fn remove(
             &editor(&principal),
         )
         .await?;
-    Ok(Json(
-        json!({"message": format!("{type} configuration {identifier} deleted")}),
-    ))
+    Ok(Json(Message {
+        message: format!("{type} configuration {identifier} deleted"),
+    }))
 }
 
+/// How many configurations a delete removed.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationsDeleted)]
+struct Deleted {
+    deleted: u64,
+}
+
+/// Delete the configurations matching a filter (at least one filter field is required).
+#[utoipa::path(
+    delete,
+    path = "/configurations/{type}",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 409, description = "One is still used; nothing was deleted", body = super::error::ErrorBody),
+    )
+)]
 async fn delete_by_filter(
     principal: Principal,
     State(state): State<AppState>,
     Path(r#type): Path<String>,
     Json(filter): Json<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     principal.require_admin()?;
     parse_type(&r#type)?;
     if filter.is_empty() {
@@ -375,5 +437,5 @@ async fn delete_by_filter(
         .store
         .delete_configurations(&r#type, &chosen, &editor(&principal))
         .await?;
-    Ok(Json(json!({"deleted": deleted})))
+    Ok(Json(Deleted { deleted }))
 }

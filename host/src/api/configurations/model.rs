@@ -17,7 +17,7 @@ use crate::runtime::PrototypeKind;
 use crate::store::ConfigurationRow;
 
 /// One problem with a configuration.
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
     /// Path of the offending value, e.g. `object.parameters.mapping`.
@@ -87,48 +87,111 @@ pub fn valid_identifier(identifier: &str) -> bool {
 }
 
 /// A configuration as sent by a client (create, replace, patch, import).
-#[derive(Deserialize, Serialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug, utoipa::ToSchema)]
+#[schema(as = ConfigurationRequest)]
 pub struct ConfigurationBody {
+    /// The configuration type; must match the path when given.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
+    /// `^[a-z0-9]+[a-z0-9-]*[a-z0-9]+$`, 2 to 255 characters; cannot change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
+    /// 1 to 255 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The prototype and its parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PrototypeInstance>)]
     pub object: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// Labels (also accepted as `labels`).
     #[serde(default, alias = "labels", skip_serializing_if = "Option::is_none")]
     pub label: Option<Vec<String>>,
 }
 
+/// A prototype and its parameters (`${NAME}` references environment variables).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PrototypeInstance {
+    /// A prototype id of the configuration's type.
+    prototype: String,
+    /// The prototype's fields.
+    #[schema(value_type = Object)]
+    parameters: Value,
+}
+
+/// A configuration on the wire.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Configuration)]
+pub struct ConfigurationView {
+    r#type: String,
+    identifier: String,
+    name: String,
+    description: String,
+    /// Secret parameters read back obfuscated.
+    object: PrototypeInstance,
+    /// Always `{}`.
+    #[schema(value_type = Object)]
+    context: Value,
+    /// Always `null`.
+    #[schema(value_type = Option<String>)]
+    owner: Option<()>,
+    removable: bool,
+    resettable: bool,
+    disabled: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    /// Who made the last change.
+    editor: String,
+    label: Vec<String>,
+    /// Always `[]`.
+    tag: Vec<String>,
+}
+
 /// A configuration on the wire. Sealed values are obfuscated.
-pub fn render(state: &AppState, row: &ConfigurationRow) -> Value {
+pub fn render(state: &AppState, row: &ConfigurationRow) -> ConfigurationView {
     let params: Value = serde_json::from_str(&row.parameters).unwrap_or(json!({}));
     let aad = sealing_aad(&row.r#type, &row.identifier);
-    json!({
-        "type": row.r#type,
-        "identifier": row.identifier,
-        "name": row.name,
-        "description": row.description,
-        "object": {
-            "prototype": row.prototype,
-            "parameters": crate::integration::parameters::obfuscated(&state.keyring, &aad, &params),
+    ConfigurationView {
+        r#type: row.r#type.clone(),
+        identifier: row.identifier.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        object: PrototypeInstance {
+            prototype: row.prototype.clone(),
+            parameters: crate::integration::parameters::obfuscated(&state.keyring, &aad, &params),
         },
-        "context": {},
-        "owner": null,
-        "removable": true,
-        "resettable": false,
-        "disabled": row.disabled,
-        "createdAt": rfc3339(row.created_at),
-        "updatedAt": rfc3339(row.updated_at),
-        "editor": row.editor,
-        "label": row.labels,
-        "tag": [],
-    })
+        context: json!({}),
+        owner: None,
+        removable: true,
+        resettable: false,
+        disabled: row.disabled,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        editor: row.editor.clone(),
+        label: row.labels.clone(),
+        tag: Vec::new(),
+    }
+}
+
+/// A configuration as exported (and imported).
+#[derive(utoipa::ToSchema)]
+#[schema(as = ExportedConfiguration)]
+#[allow(dead_code)] // Describes the wire format of `exported`.
+pub struct ExportedSchema {
+    r#type: String,
+    identifier: String,
+    name: String,
+    description: String,
+    /// Sealed values stay sealed (`{"$sealed": ...}`).
+    object: PrototypeInstance,
+    disabled: bool,
+    label: Vec<String>,
 }
 
 /// A configuration as exported: sealed values stay sealed (they import into a server

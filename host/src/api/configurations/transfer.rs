@@ -15,15 +15,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::model::{body_of, check, editor, exported, parse_type, CheckOptions, Violation};
-use super::ConfigurationBody;
+use super::model::{
+    body_of, check, editor, exported, parse_type, CheckOptions, ExportedSchema, Violation,
+};
+use super::{ConfigurationBody, ConfigurationType};
 use crate::api::{ApiError, ApiResult, AppState, Json, Query};
 use crate::auth::Principal;
 use crate::integration::variables::references;
 use crate::integration::CONFIGURATION_TYPES;
 use crate::store::{ConfigurationRow, Write};
 
-#[derive(Deserialize, Default)]
+/// Which configurations of the type to export (all when absent).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = ConfigurationExportRequest)]
 pub(super) struct ExportTypeBody {
     identifiers: Option<Vec<String>>,
 }
@@ -55,6 +59,14 @@ async fn export_rows(
 }
 
 /// `POST /configurations/{type}/export` with `{"identifiers": [...]}` or no body.
+#[utoipa::path(
+    post,
+    path = "/configurations/{type}/export",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    request_body(content = Option<ExportTypeBody>, content_type = "application/json"),
+    responses((status = 200, description = "The configurations, in the shape import takes", body = Vec<ExportedSchema>))
+)]
 pub(super) async fn export_type(
     principal: Principal,
     State(state): State<AppState>,
@@ -77,19 +89,32 @@ pub(super) async fn export_type(
     Ok(Json(rows.iter().map(exported).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationExportRef)]
 pub(super) struct ObjectRef {
     #[serde(rename = "type")]
+    #[schema(value_type = ConfigurationType)]
     r#type: String,
     identifier: String,
 }
 
-#[derive(Deserialize)]
+/// The configurations to export.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationExportObjectsRequest)]
 pub(super) struct ExportObjectsBody {
     objects: Vec<ObjectRef>,
 }
 
 /// `POST /configurations/export` with `{"objects": [{type, identifier}]}`.
+#[utoipa::path(
+    post,
+    path = "/configurations/export",
+    tag = "configurations",
+    operation_id = "export_objects",
+    responses(
+        (status = 404, description = "A named configuration does not exist", body = crate::api::error::ErrorBody),
+        (status = 200, description = "The configurations, in the shape import takes", body = Vec<ExportedSchema>))
+)]
 pub(super) async fn export_objects(
     principal: Principal,
     State(state): State<AppState>,
@@ -121,12 +146,50 @@ pub(super) async fn export_objects(
     Ok(Json(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ImportQuery {
+    /// Check and report only; write nothing.
     #[serde(rename = "dry-run", default)]
+    #[param(value_type = Option<bool>)]
     dry_run: Option<String>,
+    /// Also report `${NAME}` references to undefined environment variables.
     #[serde(rename = "validate-variables", default)]
+    #[param(value_type = Option<bool>)]
     validate_variables: Option<String>,
+}
+
+/// What an import decided, per object.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ConfigurationImportReport)]
+#[allow(dead_code)] // Describes the wire format of `import`.
+pub(super) struct ImportReportSchema {
+    /// 200 or 422, as the answer's status.
+    status: u16,
+    /// Every object passed its checks.
+    valid: bool,
+    dry_run: bool,
+    title: String,
+    detail: String,
+    message: String,
+    results: Vec<ImportResultSchema>,
+}
+
+/// What an import decided for one object.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationImportResult)]
+#[allow(dead_code)] // Describes the wire format of `import_one`.
+pub(super) struct ImportResultSchema {
+    r#type: String,
+    identifier: String,
+    /// `create`, `update` or `skip`.
+    decision: String,
+    /// `created`, `updated`, `skipped` or `none` (dry run, or refused).
+    action: String,
+    #[schema(value_type = Vec<Object>)]
+    relationships: Vec<Value>,
+    violations: Vec<Violation>,
 }
 
 fn flag(name: &str, value: Option<&str>) -> ApiResult<bool> {
@@ -194,6 +257,23 @@ fn relationships(row: &ConfigurationRow) -> Vec<Value> {
 }
 
 /// `POST /configurations/import[?dry-run=true][&validate-variables=true]`.
+#[utoipa::path(
+    post,
+    path = "/configurations/import",
+    tag = "configurations",
+    request_body(
+        description = "A JSON array of configurations, one configuration, or NDJSON",
+        content(
+            (Vec<ExportedSchema> = "application/json"),
+            (String = "application/x-ndjson"),
+        ),
+    ),
+    params(ImportQuery),
+    responses(
+        (status = 200, description = "Valid (and written, unless a dry run)", body = ImportReportSchema),
+        (status = 422, description = "A violation; nothing was written", body = ImportReportSchema),
+    )
+)]
 pub(super) async fn import(
     principal: Principal,
     State(state): State<AppState>,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::model::parse_type;
+use super::ConfigurationType;
 use crate::api::{ApiError, ApiResult, AppState, Json};
 use crate::auth::Principal;
 use crate::integration::chain::chain_of;
@@ -74,7 +75,99 @@ pub(crate) async fn refuse_if_used(
     ))
 }
 
+/// Where a configuration is used.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ConfigurationUsage)]
+#[allow(dead_code)] // Describes the wire format of `usages_of`.
+pub(super) struct UsageSchema {
+    /// Where in the user, e.g. `transformers[0]`.
+    property_path: String,
+    /// `tenant-destination`.
+    r#type: String,
+    /// `{"tenant_id", "id"}` of the user.
+    #[schema(value_type = Object)]
+    specification: Value,
+}
+
+/// Something a configuration points at or is pointed at by.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationNodeRef)]
+#[allow(dead_code)] // Describes the wire format of the nodes built below.
+pub(super) struct NodeRefSchema {
+    /// `environment-variable`, `tenant-destination`, ...
+    r#type: String,
+    identifier: String,
+}
+
+/// `GET .../usages`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationUsages)]
+#[allow(dead_code)] // Describes the wire format of `list`.
+pub(super) struct UsagesSchema {
+    /// Who uses it.
+    usages: Vec<UsageSchema>,
+    /// What it uses (environment variables).
+    uses: Vec<NodeRefSchema>,
+}
+
+/// A dependant and its usages.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationDependant)]
+#[allow(dead_code)] // Describes the wire format of `dependants`.
+pub(super) struct DependantSchema {
+    r#type: String,
+    identifier: String,
+    usages: Vec<UsageSchema>,
+}
+
+/// `GET .../dependants`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationDependants)]
+#[allow(dead_code)] // Describes the wire format of `dependants`.
+pub(super) struct DependantsSchema {
+    dependants: Vec<DependantSchema>,
+}
+
+/// One edge of the relations graph.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRelationship)]
+#[allow(dead_code)] // Describes the wire format of `node`.
+pub(super) struct RelationshipSchema {
+    /// `uses` or `used-by`.
+    relation: String,
+    node: NodeRefSchema,
+    paths: Vec<String>,
+}
+
+/// One node of the relations graph.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationNode)]
+#[allow(dead_code)] // Describes the wire format of `node`.
+pub(super) struct NodeSchema {
+    r#type: String,
+    identifier: String,
+    name: String,
+    relationships: Vec<RelationshipSchema>,
+}
+
+/// `{"nodes": [...]}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRelations)]
+#[allow(dead_code)] // Describes the wire format of `relations`.
+pub(super) struct RelationsSchema {
+    nodes: Vec<NodeSchema>,
+}
+
 /// `GET .../{identifier}/usages`: who uses it, and the environment variables it uses.
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}/{identifier}/usages",
+    tag = "configurations",
+    operation_id = "usages",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "Its users and what it uses", body = UsagesSchema))
+)]
 pub(super) async fn list(
     principal: Principal,
     State(state): State<AppState>,
@@ -95,6 +188,13 @@ pub(super) async fn list(
 }
 
 /// `GET .../{identifier}/dependants`: who depends on it, grouped by dependant.
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}/{identifier}/dependants",
+    tag = "configurations",
+    params(("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "Its dependants", body = DependantsSchema))
+)]
 pub(super) async fn dependants(
     principal: Principal,
     State(state): State<AppState>,
@@ -119,19 +219,38 @@ pub(super) async fn dependants(
     Ok(Json(json!({ "dependants": grouped })))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DirectionQuery {
+    /// `down` (what it uses), `up` (what uses it), `both` (default) or `recursive`.
+    #[param(value_type = Option<Direction>)]
     direction: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
+/// Which relations to follow.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the query parameter; it is read as text.
+enum Direction {
+    Down,
+    Up,
+    Both,
+    Recursive,
+}
+
+/// A configuration named by type and identifier.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRef)]
 pub(super) struct ObjectRef {
     #[serde(rename = "type")]
+    #[schema(value_type = ConfigurationType)]
     r#type: String,
     identifier: String,
 }
 
-#[derive(serde::Deserialize)]
+/// The configurations whose relations to list.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfigurationRelationsRequest)]
 pub(super) struct RelationsBody {
     objects: Vec<ObjectRef>,
 }
@@ -194,6 +313,13 @@ fn direction(query: &DirectionQuery) -> ApiResult<String> {
 }
 
 /// `GET .../{identifier}/relations?direction=`.
+#[utoipa::path(
+    get,
+    path = "/configurations/{type}/{identifier}/relations",
+    tag = "configurations",
+    params(DirectionQuery, ("type" = ConfigurationType, Path)),
+    responses((status = 200, description = "Its relations", body = RelationsSchema))
+)]
 pub(super) async fn relations(
     principal: Principal,
     State(state): State<AppState>,
@@ -208,6 +334,16 @@ pub(super) async fn relations(
 }
 
 /// `POST /configurations/relations?direction=` with `{"objects": [{type, identifier}]}`.
+#[utoipa::path(
+    post,
+    path = "/configurations/relations",
+    tag = "configurations",
+    operation_id = "relations_of_many",
+    params(DirectionQuery),
+    responses(
+        (status = 404, description = "A named configuration does not exist", body = crate::api::error::ErrorBody),
+        (status = 200, description = "Their relations", body = RelationsSchema))
+)]
 pub(super) async fn relations_of_many(
     principal: Principal,
     State(state): State<AppState>,
