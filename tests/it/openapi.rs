@@ -148,7 +148,8 @@ async fn the_document_is_openapi_3_1_with_the_error_shape_and_security_schemes()
     for field in ["status", "message", "data"] {
         assert!(error["properties"][field].is_object(), "{field}: {error}");
     }
-    // Operation ids are unique and every operation answers something documented.
+    // Operation ids are unique and every operation documents a success, but the tenant
+    // portal stub, which only ever says that there is no portal.
     let mut ids = BTreeSet::new();
     for (path, methods) in operations(&doc) {
         for method in methods {
@@ -157,7 +158,7 @@ async fn the_document_is_openapi_3_1_with_the_error_shape_and_security_schemes()
             assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
             let responses = operation["responses"].as_object().expect("responses");
             assert!(
-                responses.keys().any(|s| s.starts_with('2')),
+                responses.keys().any(|s| s.starts_with('2')) || path.ends_with("/portal"),
                 "{method} {path} documents no success"
             );
         }
