@@ -13,6 +13,12 @@
 //! a file we check that it is a regular file owned by our user and not writable by
 //! group or others. Uploaded bytes are never deserialized: they go through
 //! `Component::new`, which compiles (and rejects precompiled images).
+//!
+//! Servers may share one cache directory (the test suites do; so may nodes on one
+//! machine). A process about to compile a component takes an exclusive lock on
+//! `<hex>.lock` first ([`ComponentCache::compile_lock`]) and looks again once it holds it,
+//! so a component is compiled once while the others wait and load the stored artifact:
+//! the large JavaScript and Python components take tens of seconds of CPU each.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
@@ -94,6 +100,31 @@ impl ComponentCache {
             Err(err) => {
                 tracing::warn!(path = %path.display(), error = %err, "discarding unusable compiled-component cache file");
                 let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Waits until no other process or task holds the compile lock of `component_sha` in
+    /// this cache, then holds it until the returned file is dropped. The caller looks in
+    /// the cache again before compiling: whoever held the lock may have stored the
+    /// artifact. `None` (logged) when the lock cannot be taken; the caller compiles anyway.
+    pub fn compile_lock(&self, component_sha: &[u8; 32]) -> Option<std::fs::File> {
+        let path = self.path_for(component_sha).with_extension("lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let locked = options
+            .open(&path)
+            .and_then(|file| file.lock().map(|()| file));
+        match locked {
+            Ok(file) => Some(file),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "could not take the compile lock; compiling without it");
                 None
             }
         }
@@ -183,6 +214,31 @@ mod tests {
         let other = test_engine(true);
         let other_cache = ComponentCache::open(dir.path(), &other).unwrap();
         assert_ne!(a, other_cache.path_for(&[1; 32]));
+    }
+
+    #[test]
+    fn compile_lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(false);
+        let cache = ComponentCache::open(dir.path(), &engine).unwrap();
+        let held = cache.compile_lock(&[3; 32]).expect("lock");
+        let lock_path = cache.path_for(&[3; 32]).with_extension("lock");
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lock_path)
+            .unwrap();
+        assert!(
+            other.try_lock().is_err(),
+            "a second holder must wait while the first compiles"
+        );
+        // Another component's lock is independent.
+        assert!(cache.compile_lock(&[4; 32]).is_some());
+        drop(held);
+        other
+            .try_lock()
+            .expect("free once the first holder is done");
+        // The lock file is never mistaken for an artifact.
+        assert!(cache.load(&engine, &[3; 32]).is_none());
     }
 
     #[test]

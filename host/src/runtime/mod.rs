@@ -288,16 +288,25 @@ impl PluginRuntime {
         )))
     }
 
-    /// Compile `bytes` on a blocking thread, or load the cached artifact.
+    /// Compile `bytes` on a blocking thread, or load the cached artifact (waiting for a
+    /// process compiling the same component into a shared cache, see [`cache`]).
     async fn compile(&self, bytes: &[u8], sha: [u8; 32]) -> Result<(Component, bool), LoadError> {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         let (component, from_cache) = tokio::task::spawn_blocking(move || {
-            if let Some(cache) = &inner.cache {
-                if let Some(component) = cache.load(&inner.engine, &sha) {
-                    inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok((component, true));
-                }
+            let cached = || {
+                let component = inner.cache.as_ref()?.load(&inner.engine, &sha)?;
+                inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                Some((component, true))
+            };
+            if let Some(hit) = cached() {
+                return Ok(hit);
+            }
+            // Another server sharing the cache may be compiling it: wait, then take its
+            // artifact instead of compiling it a second time. Held until stored.
+            let compiling = inner.cache.as_ref().and_then(|c| c.compile_lock(&sha));
+            if let Some(hit) = compiling.as_ref().and_then(|_| cached()) {
+                return Ok(hit);
             }
             let component = Component::new(&inner.engine, &bytes)
                 .map_err(|e| LoadError::Invalid(call::describe(&e)))?;
