@@ -1,4 +1,5 @@
-//! Command line: `outrider serve | plugin inspect|new|build|test | migrate | keys rotate`.
+//! Command line: `outrider serve | plugin inspect|new|build|test | migrate | keys rotate |
+//! net check`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,15 @@ enum Command {
     /// Manage the keys that encrypt secrets at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Network tools for operators.
+    #[command(subcommand)]
+    Net(NetCommand),
+}
+
+#[derive(Subcommand)]
+enum NetCommand {
+    /// Run URLs through the address guard deliveries use, without connecting to anything.
+    Check(crate::net_check::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +185,7 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             run_async(crate::inspect::inspect(file, json))
         }
+        Command::Net(NetCommand::Check(args)) => run_async(crate::net_check::run(args)),
         Command::Plugin(PluginCommand::New(args)) => new_project(args),
         Command::Plugin(PluginCommand::Build(args)) => {
             crate::plugin_kit::build::build(&args.dir, args.out, args.toolchain).map(|_| ())

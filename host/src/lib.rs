@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod inspect;
 pub mod integration;
 pub mod keys;
+pub mod net_check;
 pub mod plugin_kit;
 pub mod retention;
 pub mod runtime;

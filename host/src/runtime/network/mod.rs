@@ -90,8 +90,16 @@ impl BlockedClass {
     }
 }
 
-/// Host names refused whatever they resolve to (metadata services reachable by name).
-const BLOCKED_NAMES: &[&str] = &["metadata.google.internal", "metadata.goog"];
+/// Host names refused whatever they resolve to (metadata services reachable by name:
+/// Google Cloud's, and AWS's `instance-data`; the short forms resolve through the
+/// instance's DNS search domain).
+const BLOCKED_NAMES: &[&str] = &[
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
 
 /// Classify an IPv4 address; `None` means globally routable.
 fn classify_v4(ip: Ipv4Addr) -> Option<BlockedClass> {
@@ -320,6 +328,23 @@ impl PolicyResolver {
     pub fn new(policy: NetworkPolicy) -> Self {
         PolicyResolver { policy }
     }
+
+    /// The resolver's steps with `lookup` in place of the system resolver: refuse
+    /// metadata names, look the name up, keep the addresses `policy` allows. A refusal
+    /// is the returned error itself (a [`Denied`]). `outrider net check --resolve` runs
+    /// these steps with the operator's answers instead of DNS.
+    pub async fn resolve_with<Fut>(
+        policy: &NetworkPolicy,
+        host: &str,
+        lookup: impl FnOnce(String) -> Fut,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>>
+    where
+        Fut: std::future::Future<Output = std::io::Result<Vec<SocketAddr>>>,
+    {
+        policy.check_name(host)?;
+        let addrs = lookup(host.to_owned()).await?;
+        Ok(policy.filter_resolved(host, addrs)?)
+    }
 }
 
 impl reqwest::dns::Resolve for PolicyResolver {
@@ -327,9 +352,10 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            policy.check_name(&host)?;
-            let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let allowed = policy.filter_resolved(&host, addrs)?;
+            let allowed = PolicyResolver::resolve_with(&policy, &host, |host| async move {
+                Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect())
+            })
+            .await?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -455,6 +481,10 @@ mod tests {
         let p = policy("0.0.0.0/0");
         assert!(p.check_name("metadata.google.internal").is_err());
         assert!(p.check_name("Metadata.Google.Internal.").is_err());
+        assert!(p.check_name("metadata").is_err());
+        assert!(p.check_name("instance-data").is_err());
+        assert!(p.check_name("instance-data.ec2.internal").is_err());
+        assert!(p.check_name("metadata.example.com").is_ok());
         assert!(p.check_name("example.com").is_ok());
     }
 

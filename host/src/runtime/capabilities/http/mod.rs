@@ -136,20 +136,6 @@ impl HttpCapability {
         &self.config
     }
 
-    /// Check one hop's URL against the allowlist and, for IP literals, the address
-    /// policy (host names are checked by the resolver after resolution).
-    fn check_hop(&self, url: &url::Url, allowlist: &HostAllowlist) -> Result<(), Denied> {
-        allowlist.check_url(url)?;
-        match url.host() {
-            Some(url::Host::Ipv4(ip)) => self.policy.check_ip(ip.into()),
-            Some(url::Host::Ipv6(ip)) => self.policy.check_ip(ip.into()),
-            Some(url::Host::Domain(d)) => self.policy.check_name(d),
-            None => Err(Denied {
-                reason: format!("{url} has no host"),
-            }),
-        }
-    }
-
     /// Send `request`, following redirects if asked, within `budget` (the call's
     /// remaining time).
     pub async fn send(
@@ -168,14 +154,7 @@ impl HttpCapability {
         }
         let mut method = Method::from_bytes(method_name.as_bytes())
             .map_err(|e| HttpFailure::InvalidRequest(e.to_string()))?;
-        let mut url = url::Url::parse(&request.url)
-            .map_err(|e| HttpFailure::InvalidRequest(format!("bad URL `{}`: {e}", request.url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(HttpFailure::InvalidRequest(format!(
-                "URL scheme `{}` is not http or https",
-                url.scheme()
-            )));
-        }
+        let mut url = parse_url(&request.url)?;
         if request.body.len() > self.config.request_cap {
             return Err(HttpFailure::BodyTooLarge);
         }
@@ -202,8 +181,7 @@ impl HttpCapability {
         let mut body = bytes::Bytes::from(request.body);
         let mut hops = 0usize;
         loop {
-            self.check_hop(&url, allowlist)
-                .map_err(|d| HttpFailure::Denied(d.reason))?;
+            check_hop(&self.policy, &url, allowlist).map_err(|d| HttpFailure::Denied(d.reason))?;
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(HttpFailure::Timeout);
@@ -247,6 +225,38 @@ impl HttpCapability {
             }
             return read_response(response, self.config.response_cap).await;
         }
+    }
+}
+
+/// Parse a request URL as `send` does: absolute, `http` or `https`.
+pub fn parse_url(text: &str) -> Result<url::Url, HttpFailure> {
+    let url = url::Url::parse(text)
+        .map_err(|e| HttpFailure::InvalidRequest(format!("bad URL `{text}`: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HttpFailure::InvalidRequest(format!(
+            "URL scheme `{}` is not http or https",
+            url.scheme()
+        )));
+    }
+    Ok(url)
+}
+
+/// Check one hop's URL (the first or a redirect) before connecting: the call's
+/// allowlist, then the address policy for IP literals and metadata names (host names
+/// are checked again by the resolver after resolution).
+pub fn check_hop(
+    policy: &NetworkPolicy,
+    url: &url::Url,
+    allowlist: &HostAllowlist,
+) -> Result<(), Denied> {
+    allowlist.check_url(url)?;
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => policy.check_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => policy.check_ip(ip.into()),
+        Some(url::Host::Domain(d)) => policy.check_name(d),
+        None => Err(Denied {
+            reason: format!("{url} has no host"),
+        }),
     }
 }
 
