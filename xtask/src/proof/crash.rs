@@ -133,18 +133,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             restart_ms.last().copied().unwrap_or_default()
         ),
     );
-    let refused = published.refused.load(std::sync::atomic::Ordering::Relaxed);
-    if refused > 0 {
-        bail!(
-            "{refused} publishes refused, first: {}",
-            published
-                .first_refusal
-                .lock()
-                .expect("published")
-                .clone()
-                .unwrap_or_default()
-        );
-    }
+    published.no_refusals()?;
     if !lost.is_empty() {
         let mut sample: Vec<&String> = lost.into_iter().collect();
         sample.sort();

@@ -193,6 +193,20 @@ impl Published {
         self.accepted.lock().expect("published").clone()
     }
 
+    /// Fails when any publish was answered with something else than 202 (a server
+    /// that is up must accept every publish), showing the first answer.
+    pub fn no_refusals(&self) -> Result<()> {
+        let refused = self.refused.load(Ordering::Relaxed);
+        if refused > 0 {
+            let first = self.first_refusal.lock().expect("published").clone();
+            bail!(
+                "{refused} publishes refused, the first with {}",
+                first.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     /// Takes the accepted events recorded so far (for window-by-window accounting).
     pub fn drain_accepted(&self) -> Vec<(String, Instant)> {
         std::mem::take(&mut *self.accepted.lock().expect("published"))
@@ -237,82 +251,94 @@ struct Client {
 
 impl Client {
     async fn run(self) {
-        let auth = format!("Bearer {API_KEY}");
         let mut conn: Option<(SocketAddr, Conn)> = None;
-        loop {
-            if self.published.stop.load(Ordering::Relaxed) {
+        while let Some((id, body)) = self.next_event().await {
+            if !self.publish(&mut conn, id, body).await {
                 return;
-            }
-            let seq = self.next.fetch_add(1, Ordering::Relaxed);
-            if self.burst.limit.is_some_and(|limit| seq >= limit) {
-                return;
-            }
-            if let Some(rate) = self.burst.rate {
-                let due = self.started + Duration::from_secs_f64(seq as f64 / rate);
-                tokio::time::sleep_until(due).await;
-            }
-            let id = format!("{}-{seq}", self.burst.prefix);
-            let body = Bytes::from(
-                serde_json::json!({
-                    "id": id,
-                    "tenant_id": self.burst.tenant,
-                    "topic": "proof.tick",
-                    "data": { "seq": seq, "note": "an event of the proof harness, about the size of a small webhook" },
-                })
-                .to_string(),
-            );
-            // Until this event has been sent once: wait for a node, (re)connect.
-            loop {
-                if self.published.stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Some(addr) = self.nodes.pick(self.k) else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                if conn.as_ref().is_none_or(|(at, _)| *at != addr) {
-                    match Conn::open(addr, Some(&auth)).await {
-                        Ok(c) => conn = Some((addr, c)),
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue;
-                        }
-                    }
-                }
-                let (_, c) = conn.as_mut().expect("connected above");
-                let sent = Instant::now();
-                let answer = tokio::time::timeout(
-                    Duration::from_secs(30),
-                    c.send(Method::POST, "/api/v1/publish", body.clone()),
-                )
-                .await;
-                match answer {
-                    Ok(Ok((StatusCode::ACCEPTED, _))) => {
-                        self.published
-                            .accepted
-                            .lock()
-                            .expect("published")
-                            .push((id.clone(), sent));
-                        self.published
-                            .accepted_count
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Ok((status, answer))) => {
-                        self.published.refused.fetch_add(1, Ordering::Relaxed);
-                        let mut first = self.published.first_refusal.lock().expect("published");
-                        if first.is_none() {
-                            *first =
-                                Some(format!("{status}: {}", String::from_utf8_lossy(&answer)));
-                        }
-                    }
-                    Ok(Err(_)) | Err(_) => {
-                        self.published.unanswered.fetch_add(1, Ordering::Relaxed);
-                        conn = None;
-                    }
-                }
-                break;
             }
         }
+    }
+
+    /// The next event to publish, when it is due; `None` once stopped or at the limit.
+    async fn next_event(&self) -> Option<(String, Bytes)> {
+        if self.published.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        if self.burst.limit.is_some_and(|limit| seq >= limit) {
+            return None;
+        }
+        if let Some(rate) = self.burst.rate {
+            let due = self.started + Duration::from_secs_f64(seq as f64 / rate);
+            tokio::time::sleep_until(due).await;
+        }
+        let id = format!("{}-{seq}", self.burst.prefix);
+        let body = serde_json::json!({
+            "id": id,
+            "tenant_id": self.burst.tenant,
+            "topic": "proof.tick",
+            "data": { "seq": seq, "note": "an event of the proof harness, about the size of a small webhook" },
+        });
+        Some((id, Bytes::from(body.to_string())))
+    }
+
+    /// Sends one publish once: waits for a node to be up and (re)connects first. Records
+    /// the outcome; `false` when asked to stop meanwhile.
+    async fn publish(
+        &self,
+        conn: &mut Option<(SocketAddr, Conn)>,
+        id: String,
+        body: Bytes,
+    ) -> bool {
+        let auth = format!("Bearer {API_KEY}");
+        let c = loop {
+            if self.published.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let Some(addr) = self.nodes.pick(self.k) else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            if conn.as_ref().is_none_or(|(at, _)| *at != addr) {
+                match Conn::open(addr, Some(&auth)).await {
+                    Ok(c) => *conn = Some((addr, c)),
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                }
+            }
+            break &mut conn.as_mut().expect("connected above").1;
+        };
+        let sent = Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(30),
+            c.send(Method::POST, "/api/v1/publish", body),
+        )
+        .await;
+        let published = &self.published;
+        match answer {
+            Ok(Ok((StatusCode::ACCEPTED, _))) => {
+                published
+                    .accepted
+                    .lock()
+                    .expect("published")
+                    .push((id, sent));
+                published.accepted_count.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Ok((status, answer))) => {
+                published.refused.fetch_add(1, Ordering::Relaxed);
+                let mut first = published.first_refusal.lock().expect("published");
+                if first.is_none() {
+                    *first = Some(format!("{status}: {}", String::from_utf8_lossy(&answer)));
+                }
+            }
+            Ok(Err(_)) | Err(_) => {
+                published.unanswered.fetch_add(1, Ordering::Relaxed);
+                *conn = None;
+            }
+        }
+        true
     }
 }
 

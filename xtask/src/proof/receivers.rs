@@ -39,10 +39,8 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let outage = Duration::from_secs(ctx.size(45, 300));
     let events = ctx.size(300, 2000);
     let schedule = schedule_covering(outage, Duration::from_secs(ctx.size(10, 30)));
-    let schedule_text: Vec<String> = schedule
-        .iter()
-        .map(|d| format!("{}ms", d.as_millis()))
-        .collect();
+    let schedule_text: Vec<String> = schedule.iter().map(|d| format_delay(*d)).collect();
+
     let retry = json!({
         "retry_schedule": schedule_text.join(","),
         "retry_max_attempts": schedule.len() + 1,
@@ -139,10 +137,26 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             check.summary(),
         );
     }
+    let mut held: Vec<Duration> = hanging
+        .received()
+        .iter()
+        .filter(|r| r.status.is_none())
+        .filter_map(|r| r.ended.map(|end| end - r.started))
+        .collect();
+    held.sort_unstable();
+    figure(
+        "receivers/hung requests closed by the server after (s, p50 / max)",
+        format!(
+            "{:.2} / {:.2} ({} requests; plugin deadline {PLUGIN_TIMEOUT_MS} ms)",
+            held.get(held.len() / 2).map_or(0.0, Duration::as_secs_f64),
+            held.last().map_or(0.0, Duration::as_secs_f64),
+            held.len()
+        ),
+    );
     figure(
         "receivers/server RSS start / peak / end (MiB)",
         format!(
-            "{} / {} / {} ({} samples, plugin deadline {PLUGIN_TIMEOUT_MS} ms)",
+            "{} / {} / {} ({} samples every 250 ms)",
             rss.start / 1024,
             rss.peak / 1024,
             rss.end / 1024,
@@ -155,6 +169,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     );
 
     let mut broken = Vec::new();
+    if let Err(e) = published.no_refusals() {
+        broken.push(format!("{e:#}"));
+    }
     if lost.iter().sum::<usize>() > 0 {
         broken.push(format!(
             "{} accepted events never delivered",
@@ -184,6 +201,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     server.stop();
     Ok(())
+}
+
+/// `10s`, `1500ms`: as `retry_schedule` reads it.
+fn format_delay(delay: Duration) -> String {
+    match delay.as_millis() {
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
 }
 
 /// Delays from 1 s doubling up to `cap`, as many as it takes for the attempts to outlast

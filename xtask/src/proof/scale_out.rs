@@ -147,9 +147,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     figure(
         "scale-out/accepted",
         format!(
-            "{} events answered 202 by two nodes on one PostgreSQL database (node 2 killed with kill -9 after {})",
+            "{} of {total} events answered 202 by two nodes on one PostgreSQL database (node 2 killed with kill -9 after {}; {} publishes cut by the kill)",
             accepted.len(),
-            total / 3
+            total / 3,
+            published.unanswered.load(std::sync::atomic::Ordering::Relaxed),
         ),
     );
     figure("scale-out/lost", lost);
@@ -180,6 +181,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             PLUGIN_TIMEOUT_MS * 2 / 1000 + 5
         ),
     );
+    published.no_refusals()?;
     if lost > 0 {
         bail!(
             "{lost} accepted events never delivered; node 1 log tail:\n{}",

@@ -162,7 +162,7 @@ fn backend(
         destinations: destinations.len(),
     };
     // While it runs (the WAL holds the latest pages), then after a clean stop.
-    search_store(&mut findings, data_dir, db, "running")?;
+    search_store(&mut findings, server.data_dir(), db, "running")?;
     server.stop();
     search_store(&mut findings, data_dir, db, "stopped")?;
 
@@ -221,6 +221,7 @@ fn backend(
     // Every log line of every run, the rotation and the failed reads included.
     let log = std::fs::read(data_dir.join("server.log")).unwrap_or_default();
     search(&mut findings, "server log (debug)", &log);
+    findings.places.sort();
     findings.places.dedup();
     Ok(findings)
 }
@@ -268,6 +269,19 @@ async fn create_and_use(api: &Api, sink: &Sink) -> Result<Vec<String>> {
         .await?;
     publish(api, "before-rotation").await?;
     wait_for(sink, "before-rotation")?;
+    // The aws_sqs delivery signs its request with the secret key: it has run too.
+    let signed = || {
+        sink.received()
+            .iter()
+            .filter(|r| r.path.starts_with("/000000000000/proof"))
+            .count()
+    };
+    wait_until(
+        "the aws_sqs delivery",
+        Duration::from_secs(30),
+        signed,
+        || signed() > 0,
+    )?;
     Ok(vec![webhook, sqs])
 }
 

@@ -50,6 +50,8 @@ impl Behaviour {
 pub struct Received {
     /// The event id header, empty when there was none.
     pub event_id: String,
+    /// The request path.
+    pub path: String,
     /// When the request arrived (its head).
     pub started: Instant,
     /// When it was answered, or when the sender closed the connection before an answer.
@@ -58,8 +60,6 @@ pub struct Received {
     pub status: Option<u16>,
     /// Who sent it, as the [`Sink::identify_peers`] function named the sending process.
     pub sender: Option<String>,
-    /// Body length.
-    pub body_len: usize,
 }
 
 impl Received {
@@ -129,11 +129,6 @@ impl Sink {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Answer from now on like this (requests already hanging keep hanging).
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().expect("sink behaviour") = behaviour;
@@ -190,15 +185,16 @@ impl Sink {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let path = request.uri().path().to_string();
         let started = Instant::now();
-        let body = request.into_body().collect().await?.to_bytes();
+        request.into_body().collect().await?;
         let guard = self.arrived(Received {
             event_id,
+            path,
             started,
             ended: None,
             status: None,
             sender,
-            body_len: body.len(),
         });
         let behaviour = *self.behaviour.lock().expect("sink behaviour");
         match behaviour {

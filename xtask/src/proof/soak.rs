@@ -78,6 +78,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     published.stop();
     rt.block_on(clients)?;
+    published.no_refusals()?;
     let accepted = published.accepted_count();
     let tracker = std::cell::RefCell::new(tracker);
     wait_until(
