@@ -401,11 +401,20 @@ fn produce_with_refresh(
                 m
             }
         };
+        let route = match cluster::route(&metadata, &s.topic, s.partition, key, s.tls) {
+            Ok(route) => route,
+            // Cached metadata may predate the topic's creation or new partitions.
+            Err(e) => {
+                cluster::forget();
+                outcome = Err(e);
+                if from_cache {
+                    continue;
+                }
+                break;
+            }
+        };
         let mut stale = false;
-        outcome = cluster::route(&metadata, &s.topic, s.partition, key, s.tls).and_then(|route| {
-            let offset = produce(s, &route, &login, batch, &mut stale)?;
-            Ok((route, offset))
-        });
+        outcome = produce(s, &route, &login, batch, &mut stale).map(|offset| (route, offset));
         match &outcome {
             Err(DeliveryError::Retry { .. }) => cluster::forget(),
             _ => return outcome,
