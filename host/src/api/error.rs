@@ -149,23 +149,49 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
-/// `axum::Json` whose rejections answer in the API's error shape, naming what failed.
+/// `axum::Json` whose rejections answer in the API's error shape, naming what failed;
+/// strings holding U+0000 are refused too ([`super::input`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
+/// Whether a `Content-Type` is JSON (`application/json` or `application/*+json`), as
+/// `axum::Json` decides it.
+fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(essence) = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 impl<T, S> FromRequest<S> for Json<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            // axum picks the status (400 syntax, 413 too large, 415 content type, 422 shape).
-            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        if !is_json(req.headers().get(axum::http::header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`",
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        // axum picks the status (400 syntax, 422 shape).
+        let axum::Json(value) =
+            axum::Json::<T>::from_bytes(&bytes).map_err(|rejection: JsonRejection| {
+                ApiError::new(rejection.status(), rejection.body_text())
+            })?;
+        super::input::check_json(&bytes)?;
+        Ok(Json(value))
     }
 }
 

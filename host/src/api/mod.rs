@@ -14,6 +14,7 @@ pub mod error;
 mod event_stats;
 mod events;
 mod health;
+mod input;
 pub mod merge_patch;
 mod metrics;
 pub mod openapi;
@@ -99,6 +100,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(event_stats::router())
         .merge(retention::router())
         .routes(routes!(openapi::openapi_json))
+        .route_layer(axum::middleware::from_fn(input::reject_nul_parameters))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn_with_state(
             audit_writer::AuditRecorder::start(state.store.clone(), json_limit),

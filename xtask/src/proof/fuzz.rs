@@ -11,7 +11,7 @@ use super::{figure, Ctx};
 use crate::server::{Server, API_KEY};
 
 /// Cases per operation and generation mode (positive, negative): CI's and `--full`'s.
-const MAX_EXAMPLES: (u32, u32) = (6, 60);
+const MAX_EXAMPLES: (u32, u32) = (10, 100);
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let venv = crate::test::python_venv(&ctx.root, &ctx.target)?;

@@ -286,6 +286,9 @@ pub(super) async fn import(
         validate_variables: flag("validate-variables", query.validate_variables.as_deref())?,
     };
     let objects = parse_objects(&body)?;
+    for (i, object) in objects.iter().enumerate() {
+        crate::api::input::check_value(object, &format!("body[{i}]"))?;
+    }
     if objects.is_empty() {
         return Err(ApiError::bad_request("body: holds no configurations"));
     }
