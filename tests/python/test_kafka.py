@@ -8,75 +8,23 @@ mid-stream lose no event, and how failures are classified.
 
 import json
 import threading
-import time
 import uuid
 
-import httpx
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.partitioner.default import murmur2
 
-from conftest import outrider_server
 from kafka_support import DroppingProxy, free_port, running_broker
-
-
-def wait(predicate, timeout=30.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
-
-
-class Gateway:
-    """The API of one running server, with one tenant."""
-
-    def __init__(self, server):
-        self.root = server["url"].removesuffix("/api/v1")
-        self.http = httpx.Client(
-            base_url=server["url"], headers={"authorization": f"Bearer {server['key']}"}, timeout=30
-        )
-        self.tenant = "k" + uuid.uuid4().hex[:8]
-        assert self.http.put(f"/tenants/{self.tenant}", json={}).status_code in (200, 201)
-
-    def create(self, config, credentials=None):
-        body = {"type": "kafka", "topics": "*", "config": config, "credentials": credentials or {}}
-        return self.http.post(f"/tenants/{self.tenant}/destinations", json=body)
-
-    def kafka(self, config, credentials=None):
-        res = self.create(config, credentials)
-        assert res.status_code == 201, res.text
-        return res.json()["id"]
-
-    def publish(self, topic, data, metadata=None):
-        body = {"tenant_id": self.tenant, "topic": topic, "data": data, "metadata": metadata or {}}
-        res = self.http.post("/publish", json=body)
-        assert res.status_code == 202, res.text
-        return res.json()["id"]
-
-    def attempts(self, destination):
-        res = self.http.get(
-            f"/tenants/{self.tenant}/destinations/{destination}/attempts", params={"limit": 1000}
-        )
-        assert res.status_code == 200, res.text
-        return res.json()["models"]
-
-    def metric(self, name):
-        for line in httpx.get(f"{self.root}/metrics", timeout=10).text.splitlines():
-            if line.startswith(name + " "):
-                return int(float(line.split()[1]))
-        raise AssertionError(f"{name} missing from /metrics")
+from moto_support import wait
+from test_brokers import Api
 
 
 @pytest.fixture
-def gateway():
-    with outrider_server() as server:
-        g = Gateway(server)
-        yield g
-        g.http.close()
+def api(server):
+    client = Api(server)
+    yield client
+    client.client.close()
 
 
 @pytest.fixture
@@ -107,7 +55,7 @@ class Topic:
         return self.records
 
     def wait_for(self, count, timeout=30.0):
-        wait(lambda: len(self.poll()) >= count, timeout, f"{count} records in {self.name}")
+        wait(lambda: len(self.poll()) >= count, timeout=timeout, what=f"{count} records in {self.name}")
         return self.records
 
     def event_ids(self):
@@ -128,16 +76,20 @@ def config(broker, topic, **extra):
     return {"brokers": broker.address, "topic": topic.name, "tls": "false", **extra}
 
 
-def test_records_carry_value_key_headers_and_murmur2_partition_over_one_connection(gateway, broker, topic):
-    gateway.kafka(config(broker, topic, partition_key_template="{{data.customer}}"))
-    opened = gateway.metric("outrider_tcp_connections_opened_total")
+def kafka(api, settings, credentials=None):
+    return api.destination("kafka", settings, credentials or {})["id"]
+
+
+def test_records_carry_value_key_headers_and_murmur2_partition_over_one_connection(api, broker, topic):
+    kafka(api, config(broker, topic, partition_key_template="{{data.customer}}"))
+    opened = api.metric("outrider_tcp_connections_opened_total")
     sent = []
     for i in range(10):
         # One at a time: a steady stream reuses the pooled, handshaken connection.
         data = {"customer": f"c{i % 4}", "n": i}
-        sent.append((gateway.publish("order.paid", data, metadata={"source": "test"}), data))
+        sent.append((api.publish("order.paid", data, metadata={"source": "test"}), data))
         topic.wait_for(i + 1)
-    assert gateway.metric("outrider_tcp_connections_opened_total") - opened == 1
+    assert api.metric("outrider_tcp_connections_opened_total") - opened == 1
 
     by_id = {dict(r.headers)["event-id"].decode(): r for r in topic.records}
     assert set(by_id) == {event_id for event_id, _ in sent}
@@ -155,55 +107,55 @@ def test_records_carry_value_key_headers_and_murmur2_partition_over_one_connecti
     assert len({r.partition for r in topic.records}) > 1
 
 
-def test_default_key_is_the_event_id_and_a_fixed_partition_wins(gateway, broker, topic):
-    gateway.kafka(config(broker, topic, partition="2", acks="1"))
-    ids = [gateway.publish("user.created", {"n": i}) for i in range(6)]
+def test_default_key_is_the_event_id_and_a_fixed_partition_wins(api, broker, topic):
+    kafka(api, config(broker, topic, partition="2", acks="1"))
+    ids = [api.publish("user.created", {"n": i}) for i in range(6)]
     records = topic.wait_for(6)
     assert {r.key.decode() for r in records} == set(ids)
     assert {r.partition for r in records} == {2}
 
 
-def test_connections_cut_mid_stream_lose_nothing_and_delivery_resumes(gateway):
+def test_connections_cut_mid_stream_lose_nothing_and_delivery_resumes(api):
     proxy = DroppingProxy()
     with running_broker("kafka-proxied", advertise_port=proxy.port) as broker:
         proxy.start(broker.port)
         topic = Topic(broker)
         try:
-            gateway.kafka(config(broker, topic))
+            kafka(api, config(broker, topic))
             assert broker.address == f"127.0.0.1:{proxy.port}"
             published = set()
 
             def stream():
-                for i in range(80):
-                    published.add(gateway.publish("order.paid", {"n": i}))
+                for i in range(120):
+                    published.add(api.publish("order.paid", {"n": i}))
 
             writer = threading.Thread(target=stream)
             writer.start()
             topic.wait_for(10)
-            opened = gateway.metric("outrider_tcp_connections_opened_total")
+            opened = api.metric("outrider_tcp_connections_opened_total")
             assert proxy.drop_all() >= 1, "no connection was open through the proxy"
             writer.join()
             topic.wait_for(len(published))
             assert proxy.drop_all() >= 1
-            more = {gateway.publish("order.paid", {"n": i}) for i in range(80, 90)}
+            more = {api.publish("order.paid", {"n": i}) for i in range(120, 130)}
             published |= more
             # At least once: every event arrives (a record whose ack was cut off may
             # arrive twice).
-            wait(lambda: topic.event_ids() >= published, 60, "every event after the cuts")
-            assert gateway.metric("outrider_tcp_connections_opened_total") > opened
+            wait(lambda: topic.event_ids() >= published, timeout=60, what="every event after the cuts")
+            assert api.metric("outrider_tcp_connections_opened_total") > opened
         finally:
             topic.close()
             proxy.close()
 
 
-def test_an_unreachable_broker_is_retried_not_failed(gateway):
-    dest = gateway.kafka({"brokers": f"127.0.0.1:{free_port()}", "topic": "events", "tls": "false"})
-    gateway.publish("order.paid", {"n": 1})
-    attempts = wait(lambda: len(gateway.attempts(dest)) >= 2 and gateway.attempts(dest), what="retries")
+def test_an_unreachable_broker_is_retried_not_failed(api):
+    dest = kafka(api, {"brokers": f"127.0.0.1:{free_port()}", "topic": "events", "tls": "false"})
+    api.publish("order.paid", {"n": 1})
+    attempts = wait(lambda: len(api.attempts(dest)) >= 2 and api.attempts(dest), what="retries")
     assert all(a["code"] == "retry" for a in attempts), attempts
 
 
-def test_bad_configurations_are_refused_with_the_field_named(gateway):
+def test_bad_configurations_are_refused_with_the_field_named(api):
     for body, credentials, field in [
         ({"topic": "t"}, {}, "config.brokers"),
         ({"brokers": "kafka://127.0.0.1:9092", "topic": "t"}, {}, "config.brokers"),
@@ -216,6 +168,9 @@ def test_bad_configurations_are_refused_with_the_field_named(gateway):
         ({"brokers": "127.0.0.1:9092", "topic": "t", "partition_key_template": "{{nope}}"}, {},
          "config.partition_key_template"),
     ]:
-        res = gateway.create(body, credentials)
+        res = api.client.post(
+            f"/tenants/{api.tenant}/destinations",
+            json={"type": "kafka", "topics": "*", "config": body, "credentials": credentials},
+        )
         assert 400 <= res.status_code < 500, (body, res.text)
         assert field in res.text, (field, res.text)
