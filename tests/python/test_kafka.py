@@ -8,6 +8,7 @@ mid-stream lose no event, and how failures are classified.
 
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -153,6 +154,18 @@ def test_an_unreachable_broker_is_retried_not_failed(api):
     api.publish("order.paid", {"n": 1})
     attempts = wait(lambda: len(api.attempts(dest)) >= 2 and api.attempts(dest), what="retries")
     assert all(a["code"] == "retry" for a in attempts), attempts
+
+
+def test_a_partition_the_topic_lacks_is_a_configuration_problem(api, broker, topic):
+    dest = kafka(api, config(broker, topic, partition=str(topic.partitions + 4)))
+    api.publish("order.paid", {"n": 1})
+    attempt = wait(lambda: api.attempts(dest), what="an attempt")[0]
+    assert attempt["code"] == "misconfigured", attempt
+    assert f"has {topic.partitions} partitions" in str(attempt), attempt
+    # Not retried (the test server retries after 100 ms), and nothing was written.
+    time.sleep(1.0)
+    assert len(api.attempts(dest)) == 1
+    assert topic.poll() == []
 
 
 def test_bad_configurations_are_refused_with_the_field_named(api):
