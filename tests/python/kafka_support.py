@@ -62,7 +62,7 @@ class Broker:
         self.port = free_port()
         self.advertised_port = advertise_port or self.port
         self.proc = None
-        self.log_path = LOG_DIR / f"{name}-{self.port}.log"
+        self.log_path = LOG_DIR / f"{name}.log"  # the latest run of each broker
 
     @property
     def bootstrap(self):
