@@ -19,7 +19,7 @@ pub struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     postgres: String,
-    /// Skip the PostgreSQL run.
+    /// Skip the PostgreSQL run (and the proof scenarios that need PostgreSQL).
     #[arg(long)]
     no_postgres: bool,
     /// Skip the Python tests.
@@ -41,6 +41,14 @@ pub fn run_all(args: &Args) -> Result<()> {
     run(Command::new(cargo())
         .current_dir(root)
         .args(["test", "--workspace", "--no-run"]))?;
+    // Every plugin compiled once into the cache the test servers share, before any test
+    // starts one (the JavaScript and Python examples take tens of seconds of CPU).
+    let target = &ws.target_directory;
+    crate::plugins::warm_cache(
+        &target.join("debug/outrider"),
+        &target.join("plugins"),
+        &target.join("debug/test-plugin-cache"),
+    )?;
     run(Command::new(cargo())
         .current_dir(root)
         .args(["test", "--workspace"]))?;
@@ -59,7 +67,11 @@ pub fn run_all(args: &Args) -> Result<()> {
     }
     if !args.no_proof {
         println!("== cargo xtask proof (CI sizes)");
-        crate::proof::run_proof(&crate::proof::Args::ci(&args.postgres))?;
+        let postgres = (!args.no_postgres).then_some(args.postgres.as_str());
+        if postgres.is_none() {
+            println!("(--no-postgres: without the scale-out and secrets scenarios)");
+        }
+        crate::proof::run_proof(&crate::proof::Args::ci(postgres))?;
     }
     Ok(())
 }

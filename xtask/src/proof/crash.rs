@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::load::{percent, runtime, wait_until, Api, Burst, Nodes, Rng};
+use super::load::{percent, runtime, wait_settled, wait_until, Api, Burst, Nodes, Rng};
 use super::sink::Sink;
 use super::{figure, Ctx};
 use crate::server::{ScratchDir, Server};
@@ -79,9 +79,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         || sink.delivered_count(),
         || accepted.is_subset(&delivered(&sink)),
     );
-    // Let retries of deliveries whose answer was cut by the last kill land, so the
+    // Retries of deliveries whose answer was cut by the last kill land too, so the
     // duplicate figure is complete.
-    std::thread::sleep(Duration::from_secs(1));
+    let tasks = wait_settled(
+        &rt,
+        &Api::new(server.addr()),
+        "crash",
+        Duration::from_secs(30),
+    )?;
     let received = sink.received();
     let mut deliveries: HashMap<&str, usize> = HashMap::new();
     for r in received.iter().filter(|r| r.delivered()) {
@@ -116,6 +121,15 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         format!(
             "{} ({extra} extra deliveries of accepted events)",
             percent(extra, accepted.len())
+        ),
+    );
+    figure(
+        "crash/tasks",
+        format!(
+            "{} finished, {} failed, {} still queued or claimed",
+            tasks["finished"],
+            tasks["failed"],
+            tasks["new"].as_u64().unwrap_or(0) + tasks["processing"].as_u64().unwrap_or(0)
         ),
     );
     figure(

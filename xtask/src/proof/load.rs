@@ -117,6 +117,37 @@ impl Api {
     }
 }
 
+/// Waits until no delivery of `tenant` is queued or claimed any more (`new` and
+/// `processing` tasks both 0 in `GET /api/v1/tasks/stats`): every one has finished,
+/// failed or been skipped, claims of dead nodes included. Returns the final counts.
+pub fn wait_settled(
+    rt: &tokio::runtime::Runtime,
+    api: &Api,
+    tenant: &str,
+    stall: Duration,
+) -> Result<Value> {
+    let path = format!("/api/v1/tasks/stats?tenant_id={tenant}");
+    let counts = std::cell::RefCell::new(Value::Null);
+    let read = |field: &str| counts.borrow()["results"][field].as_u64().unwrap_or(0) as usize;
+    let mut error = None;
+    wait_until(
+        &format!("every delivery of {tenant} settled"),
+        stall,
+        || read("finished") + read("failed") + read("skipped"),
+        || {
+            match rt.block_on(api.ok(Method::GET, &path, None)) {
+                Ok(now) => *counts.borrow_mut() = now,
+                Err(e) => error = Some(e),
+            }
+            error.is_some() || (read("total") > 0 && read("new") + read("processing") == 0)
+        },
+    )?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    Ok(counts.into_inner()["results"].clone())
+}
+
 /// Where publishers send: one address per node, `None` while that node is down.
 #[derive(Default)]
 pub struct Nodes {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::load::{percent, runtime, wait_until, Api, Burst, Nodes};
+use super::load::{percent, runtime, wait_settled, wait_until, Api, Burst, Nodes};
 use super::procfs::socket_owner;
 use super::sink::{Behaviour, Sink};
 use super::{figure, Ctx};
@@ -108,8 +108,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         || accepted.is_subset(&delivered(&sink)),
     );
     let drained = killed_at.elapsed();
-    std::thread::sleep(Duration::from_secs(1));
-    let attempts = rt.block_on(Api::new(first.addr()).all(&format!(
+    // The dead node's claims are retried only once their lease ends: wait for that, so
+    // the duplicate figure and the attempt log are complete.
+    let tasks = wait_settled(&rt, &api, "scale", Duration::from_secs(30))?;
+    let attempts = rt.block_on(api.all(&format!(
         "/api/v1/attempts?tenant_id=scale&destination_id={destination}"
     )))?;
 
@@ -172,6 +174,15 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         ),
     );
     figure("scale-out/deliveries by node", nodes_line.join(", "));
+    figure(
+        "scale-out/tasks",
+        format!(
+            "{} finished, {} failed, {} still queued or claimed",
+            tasks["finished"],
+            tasks["failed"],
+            tasks["new"].as_u64().unwrap_or(0) + tasks["processing"].as_u64().unwrap_or(0)
+        ),
+    );
     figure(
         "scale-out/kill to last delivery (s)",
         format!(

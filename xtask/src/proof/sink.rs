@@ -108,12 +108,16 @@ impl Sink {
                 let _ = stream.set_nodelay(true);
                 let sink = accepting.clone();
                 tokio::spawn(async move {
-                    let namer = sink.namer.lock().expect("sink namer").clone();
-                    let sender = namer.and_then(|name| name(peer));
+                    // Named at the first request that finds a name (the process may be
+                    // named only once it has started listening).
+                    let sender: Arc<Mutex<Option<String>>> = Arc::default();
                     let service = hyper::service::service_fn(move |request| {
                         let sink = sink.clone();
                         let sender = sender.clone();
-                        async move { sink.answer(request, sender).await }
+                        async move {
+                            let name = sink.name(peer, &sender);
+                            sink.answer(request, name).await
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -172,6 +176,16 @@ impl Sink {
         ids.sort_unstable();
         ids.dedup();
         ids.len()
+    }
+
+    /// The name of the process behind `peer`, looked up until one is found.
+    fn name(&self, peer: SocketAddr, known: &Mutex<Option<String>>) -> Option<String> {
+        let mut known = known.lock().expect("sender");
+        if known.is_none() {
+            let namer = self.namer.lock().expect("sink namer").clone();
+            *known = namer.and_then(|name| name(peer));
+        }
+        known.clone()
     }
 
     async fn answer(
