@@ -1,6 +1,7 @@
 //! `cargo xtask bench --only examples`: what the plugin examples cost. For the Rust
-//! (`rust-destination`), JavaScript (`examples/js-destination`, componentize-js) and
-//! Python (`examples/python-transformer`, componentize-py) components: load time (validate
+//! (`rust-destination`), JavaScript (`js-destination`, componentize-js) and Python
+//! (`python-transformer`, componentize-py) components, all built into
+//! `target/plugins/NAME.wasm` by `cargo xtask plugins`: load time (validate
 //! and compile, then from the compiled cache), and the per-call cost of `deliver` (to a
 //! loopback capture server) or `transform`, each call on a fresh instance as the server
 //! runs them, with the peak linear memory a call used. Ratios are against the Rust
@@ -69,8 +70,8 @@ async fn run(options: &Options) -> anyhow::Result<()> {
     let sink = CaptureServer::start(200).await?;
     let cases = [
         ("rust", "rust-destination.wasm", "chat_webhook"),
-        ("js", "examples/js-destination.wasm", "js_webhook"),
-        ("python", "examples/python-transformer.wasm", "py_reshape"),
+        ("js", "js-destination.wasm", "js_webhook"),
+        ("python", "python-transformer.wasm", "py_reshape"),
     ];
     let mut figures = Vec::new();
     for (name, file, prototype) in cases {

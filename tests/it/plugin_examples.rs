@@ -1,6 +1,8 @@
-//! The plugin examples for authors (`examples/`), each uploaded to a running server as a
-//! plugin author would, configured, and seen delivering or transforming: Rust (with the
-//! SDK), JavaScript (componentize-js) and Python (componentize-py).
+//! The plugin examples for authors (`examples/`), built by `cargo xtask plugins` into
+//! `target/plugins/NAME.wasm`: each uploaded to a running server as a plugin author would,
+//! configured, and seen delivering or transforming: Rust (with the SDK), JavaScript
+//! (componentize-js) and Python (componentize-py). A server started on `target/plugins`
+//! loads all three as built-in plugins before it reports that it listens.
 
 use std::time::Duration;
 
@@ -115,7 +117,7 @@ async fn rust_example_posts_a_chat_message() {
 #[tokio::test]
 async fn javascript_example_posts_an_envelope() {
     let server = server().await;
-    let plugin = upload(&server, "examples/js-destination").await;
+    let plugin = upload(&server, "js-destination").await;
     assert_eq!(plugin["name"], "js-destination", "{plugin}");
     let sink = TestReceiver::start().await;
     let got = deliver_one(
@@ -143,7 +145,7 @@ async fn javascript_example_posts_an_envelope() {
 #[tokio::test]
 async fn python_example_splits_and_keeps_fields() {
     let server = server().await;
-    let plugin = upload(&server, "examples/python-transformer").await;
+    let plugin = upload(&server, "python-transformer").await;
     assert_eq!(plugin["name"], "python-transformer", "{plugin}");
 
     let (status, result) = call(
@@ -182,4 +184,48 @@ async fn python_example_splits_and_keeps_fields() {
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["ok"], false, "{result}");
     assert_eq!(result["error_kind"], "invalid_input", "{result}");
+}
+
+#[tokio::test]
+async fn examples_are_built_in_plugins_of_target_plugins() {
+    // The default test server loads `target/plugins`.
+    let server = TestServer::builder().allow_loopback().start().await;
+    let plugins = server.get_json("/api/v1/plugins").await;
+    for name in ["rust-destination", "js-destination", "python-transformer"] {
+        assert!(
+            plugins["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == name && p["source"] == "builtin"),
+            "{name} not loaded as a built-in plugin: {plugins}"
+        );
+    }
+    let types = server.get_json("/api/v1/destination-types").await;
+    for t in ["chat_webhook", "js_webhook"] {
+        assert!(
+            types.as_array().unwrap().iter().any(|d| d["type"] == t),
+            "{t} not listed: {types}"
+        );
+    }
+
+    // Loaded, not just listed: the built-in JavaScript example delivers.
+    let sink = TestReceiver::start().await;
+    let got = deliver_one(
+        &server,
+        &sink,
+        json!({
+            "type": "js_webhook",
+            "topics": ["order.paid"],
+            "config": { "url": sink.url("/builtin-js") },
+            "credentials": { "token": "tok-builtin-0123" }
+        }),
+    )
+    .await;
+    assert_eq!(got["uri"], "/builtin-js");
+    assert_eq!(got["authorization"], "Bearer tok-builtin-0123");
+    assert_eq!(
+        got["body"]["data"],
+        json!({ "customer": "Ada", "amount": 42 })
+    );
 }

@@ -107,7 +107,7 @@ pub fn discover(ws: &Workspace) -> Result<Discovery> {
     found.crates.sort_by(|a, b| a.name.cmp(&b.name));
     found.skipped.sort_by(|a, b| a.dir.cmp(&b.dir));
     found.scripted.sort();
-    check_names(root, &found.crates)?;
+    check_names(root, &found.crates, &found.scripted)?;
     Ok(found)
 }
 
@@ -164,23 +164,39 @@ fn is_scripted(dir: &Path) -> bool {
         && (dir.join("package.json").is_file() || dir.join("pyproject.toml").is_file())
 }
 
-fn check_names(root: &Path, crates: &[WasmCrate]) -> Result<()> {
-    let mut seen: BTreeMap<(bool, &str), &WasmCrate> = BTreeMap::new();
-    for c in crates {
-        let fixture = c.group == Group::Fixture;
-        if fixture && RESERVED_FIXTURE_NAMES.contains(&c.name.as_str()) {
+/// Every component written to `target/plugins/` (built-in plugins, Rust examples, and
+/// the JavaScript and Python examples, named after their folders) or to
+/// `target/plugins/fixtures/` needs a name of its own there.
+fn check_names(root: &Path, crates: &[WasmCrate], scripted: &[PathBuf]) -> Result<()> {
+    let mut seen: BTreeMap<(bool, String), &Path> = BTreeMap::new();
+    let folder_name = |dir: &Path| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let components = crates
+        .iter()
+        .map(|c| {
+            let fixture = c.group == Group::Fixture;
+            (fixture, c.name.clone(), c.manifest_path.as_path())
+        })
+        .chain(
+            scripted
+                .iter()
+                .map(|d| (false, folder_name(d), d.as_path())),
+        );
+    for (fixture, name, source) in components {
+        if fixture && RESERVED_FIXTURE_NAMES.contains(&name.as_str()) {
             bail!(
-                "fixture name `{}` ({}) is reserved for a file the xtask writes",
-                c.name,
-                relative(&c.manifest_path, root).display()
+                "fixture name `{name}` ({}) is reserved for a file the xtask writes",
+                relative(source, root).display()
             );
         }
-        if let Some(other) = seen.insert((fixture, &c.name), c) {
+        if let Some(other) = seen.insert((fixture, name.clone()), source) {
             bail!(
-                "two crates would both write component `{}.wasm`: {} and {}",
-                c.name,
-                relative(&other.manifest_path, root).display(),
-                relative(&c.manifest_path, root).display()
+                "two projects would both write component `{name}.wasm`: {} and {}",
+                relative(other, root).display(),
+                relative(source, root).display()
             );
         }
     }
@@ -286,5 +302,12 @@ mod tests {
         ws.packages = vec![package(&root, "tests/fixtures/random-bytes", "cdylib")];
         let err = discover(&ws).unwrap_err().to_string();
         assert!(err.contains("reserved"), "{err}");
+
+        // A JavaScript example writes target/plugins/NAME.wasm like a built-in plugin.
+        touch(&root.join("examples/webhook/package.json"));
+        ws.packages = vec![package(&root, "plugins/webhook", "cdylib")];
+        let err = discover(&ws).unwrap_err().to_string();
+        assert!(err.contains("component `webhook.wasm`"), "{err}");
+        fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -9,17 +9,25 @@
 //! 4. [`componentize`] wraps each core module into a component:
 //!    `target/plugins/NAME.wasm`, `target/plugins/fixtures/NAME.wasm`, plus the
 //!    rejection fixtures `core-module.wasm` and `random-bytes.wasm`.
-//! 5. JavaScript examples are built by componentize-js (`npm install --no-save` from the lock first) and Python
-//!    examples by componentize-py (installed into `target/componentize-py`), into
-//!    `target/plugins/examples/NAME.wasm`: not next to the built-in plugins, because a
-//!    server compiles every component of its plugins folder at start, and these embed a
-//!    JavaScript engine or a Python interpreter (12-18 MB, seconds of compile each).
+//! 5. JavaScript examples are built by componentize-js (`npm install --no-save` from the
+//!    lock first) and Python examples by componentize-py (installed into
+//!    `target/componentize-py`), into `target/plugins/NAME.wasm` next to the built-in
+//!    plugins, so servers started on `target/plugins` (tests, `cargo xtask run`) load them.
+//!    They embed a JavaScript engine or a Python interpreter (12-18 MB, seconds of compile
+//!    each); a server compiles them once into its compiled-code cache (`cache_dir`, shared
+//!    by the test servers) and loads them from there afterwards.
 //! 6. With `--list`, [`inspect`] prints each component's imports and exports.
+//!
+//! [`warm_cache`] compiles them all once into a compiled-plugin cache (`cargo xtask test`
+//! does so for the cache its test servers share).
 
 mod build;
 mod componentize;
 mod discover;
 mod inspect;
+mod warm;
+
+pub use warm::warm_cache;
 
 use crate::workspace::{relative, Workspace};
 use anyhow::{Context, Result};
@@ -104,9 +112,9 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     for dir in &found.scripted {
-        let examples = out_dir.join("examples");
-        written.push(build_scripted(dir, &examples, &ws.target_directory)?);
+        written.push(build_scripted(dir, &out_dir, &ws.target_directory)?);
     }
+    remove_old_examples_dir(&out_dir.join("examples"))?;
 
     let core_module = fixtures_dir.join("core-module.wasm");
     let rebuilt = componentize::write_core_module(core_module_source.as_deref(), &core_module)?;
@@ -150,6 +158,27 @@ fn build_scripted(dir: &Path, out_dir: &Path, target: &Path) -> Result<Written> 
     }
     .with_context(|| format!("building {}", dir.display()))?;
     Ok(Written { path: out, rebuilt })
+}
+
+/// Earlier builds wrote the JavaScript and Python examples to `target/plugins/examples/`;
+/// remove what they left there so no stale copy is uploaded by mistake.
+fn remove_old_examples_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    if std::fs::remove_dir(dir).is_ok() {
+        println!(
+            "removed {} (examples now build into its parent)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn component_path(out_dir: &Path, c: &WasmCrate) -> PathBuf {
