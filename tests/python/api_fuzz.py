@@ -1,9 +1,13 @@
 """API fuzz: schemathesis against a live server's own `/api/v1/openapi.json`.
 
 Every operation of the document gets generated requests, valid ones (positive) and
-invalid ones (negative), each sent with the admin key. Every response must not be a
-server error (5xx) and must conform to the document: a documented status code, a
-documented content type, and a body that validates against the documented schema.
+invalid ones (negative), each sent with the admin key; operations whose path names
+resources get a third round with the ids of resources that exist (a tenant, its
+destination, an event, a schedule, an API token, an environment variable), made again
+before each operation, so that generated queries and bodies reach the handlers' work and
+not only their 404. Every response must not be a server error (5xx) and must conform to
+the document: a documented status code, a documented content type, and a body that
+validates against the documented schema.
 
     python api_fuzz.py --base-url http://127.0.0.1:PORT --api-key KEY [--max-examples N]
 
@@ -75,7 +79,50 @@ def failures_of(error: BaseException) -> list[Failure]:
     raise error
 
 
-def fuzz_operation(operation, mode: GenerationMode, args, session, tally: Tally) -> None:
+TENANT = "fuzz-tenant"
+DESTINATION = "fuzz-destination"
+EVENT = "fuzz-event"
+VARIABLE = "FUZZ_VARIABLE"
+# Path parameters the known-ids round fills in (what `seed` returns).
+KNOWN = {"tenant_id", "destination_id", "event_id", "name", "schedule_id", "token_id", "type"}
+
+
+def seed(base: str, session: requests.Session) -> dict[str, str]:
+    """Make (again) the resources of the known-ids round; returns path parameter values."""
+    api = f"{base}/api/v1"
+
+    def call(method: str, path: str, body=None, ok=(200, 201, 202, 409)):
+        response = session.request(method, f"{api}{path}", json=body, timeout=30)
+        if response.status_code not in ok:
+            raise RuntimeError(f"seeding: {method} {path}: {response.status_code} {response.text}")
+        return response
+
+    call("PUT", f"/tenants/{TENANT}", ok=(200, 201))
+    destination = {
+        "id": DESTINATION,
+        "type": "webhook",
+        "topics": "*",
+        "config": {"url": "http://127.0.0.1:9/fuzz"},
+    }
+    call("POST", f"/tenants/{TENANT}/destinations", destination)
+    call("POST", "/publish", {"id": EVENT, "tenant_id": TENANT, "topic": "fuzz.topic", "data": {"n": 1}})
+    call("POST", "/environment-variables", {"name": VARIABLE, "value": "v"})
+    schedule = call("POST", "/schedules", {"tenant_id": TENANT, "interval": "1h", "data": {"n": 1}})
+    token = call("POST", "/api-tokens", {"name": "fuzz"})
+    return {
+        "tenant_id": TENANT,
+        "destination_id": DESTINATION,
+        "event_id": EVENT,
+        "name": VARIABLE,
+        "schedule_id": schedule.json()["id"],
+        "token_id": token.json()["identifier"],
+        "type": "webhook",
+    }
+
+
+def fuzz_operation(
+    operation, mode: GenerationMode, args, session, tally: Tally, path_parameters=None
+) -> None:
     label = operation.label
 
     @settings(
@@ -87,7 +134,7 @@ def fuzz_operation(operation, mode: GenerationMode, args, session, tally: Tally)
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case) -> None:
         tally.cases += 1
         response = case.call(base_url=args.base_url, session=session, timeout=30)
@@ -96,7 +143,8 @@ def fuzz_operation(operation, mode: GenerationMode, args, session, tally: Tally)
         except (Failure, FailureGroup) as error:
             request = f"{response.request.method} {response.request.url}"
             for failure in failures_of(error):
-                tally.record(label, mode.value, failure, request)
+                round_name = "known ids" if path_parameters else mode.value
+                tally.record(label, round_name, failure, request)
 
     try:
         run()
@@ -126,6 +174,11 @@ def main() -> int:
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz_operation(operation, mode, args, session, tally)
+        names = [p.name for p in operation.path_parameters]
+        if names and all(name in KNOWN for name in names):
+            known = seed(args.base_url, session)
+            fixed = {name: known[name] for name in names}
+            fuzz_operation(operation, GenerationMode.POSITIVE, args, session, tally, fixed)
 
     for (kind, operation, title), count in sorted(tally.seen.items()):
         example = tally.examples[(kind, operation, title)]
