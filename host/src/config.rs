@@ -49,6 +49,10 @@ pub struct ServeConfig {
     pub plugin_memory_mb: u64,
     /// Wall-clock deadline of one plugin call, in milliseconds.
     pub plugin_timeout_ms: u64,
+    /// Calls a warm plugin instance may serve for the same destination (same tenant,
+    /// configuration and credentials) before it is discarded; `0` gives every call a
+    /// fresh instance. A trap, timeout or limit hit always discards it.
+    pub plugin_instance_reuse: u32,
     /// Largest component accepted by `POST /api/v1/plugins`, in MiB.
     pub max_plugin_mb: u64,
     /// Largest JSON request body, in KiB.
@@ -92,6 +96,7 @@ impl Default for ServeConfig {
             log_format: "pretty".into(),
             plugin_memory_mb: 64,
             plugin_timeout_ms: 10_000,
+            plugin_instance_reuse: 1000,
             max_plugin_mb: 128,
             max_body_kb: 1024,
             max_destinations_per_tenant: 20,

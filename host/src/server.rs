@@ -72,6 +72,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         memory_limit: (config.plugin_memory_mb as usize) * 1024 * 1024,
         call_timeout: config.plugin_timeout(),
         allow_networks: config.allowed_networks()?,
+        instance_reuse: config.plugin_instance_reuse,
         ..RuntimeConfig::default()
     })?;
     let registry = PluginRegistry::default();

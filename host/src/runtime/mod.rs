@@ -6,7 +6,8 @@
 //!   cache; [`PluginRuntime::load`] turns component bytes into a [`LoadedPlugin`] or a
 //!   [`LoadError`] naming what is wrong.
 //! - [`LoadedPlugin`] answers `validate`, `deliver`, `transform` and `self_tests`, each in
-//!   a fresh instance with a memory limit and a wall-clock deadline.
+//!   an instance (fresh, or warm for the same target) with a memory limit and a
+//!   wall-clock deadline.
 //! - [`PluginRegistry`] indexes loaded plugins by id and by (kind, prototype).
 //!
 //! Layout: `engine.rs` (engine + epoch ticker), `cache.rs` (compiled cache),
@@ -76,8 +77,8 @@ pub struct RuntimeConfig {
     /// calls wait for a free slot, up to `call_timeout`.
     pub max_instances: u32,
     /// Calls a warm instance may serve for the same target (same tenant, id,
-    /// configuration and credentials) before it is discarded; `0` (the default) gives
-    /// every call a fresh instance. See [`reuse`] for what persists between calls.
+    /// configuration and credentials) before it is discarded; `0` (the default here; the
+    /// server defaults to 1000) gives every call a fresh instance. See [`reuse`] for what persists between calls.
     pub instance_reuse: u32,
 }
 

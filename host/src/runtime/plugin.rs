@@ -1,7 +1,8 @@
 //! A loaded plugin and the calls the rest of the host makes on it.
 //!
-//! Every call gets a fresh instance from the plugin's `InstancePre` in a fresh `Store`
-//! (cheap with the pooling allocator), under the runtime's memory limit and deadline.
+//! A call gets an instance from the plugin's `InstancePre` in a fresh `Store` (cheap
+//! with the pooling allocator), or a warm one that served the same target before (see
+//! [`reuse`](super::reuse)), under the runtime's memory limit and deadline.
 //! A trap, timeout or limit fails that call only. Calls first wait (up to the call
 //! timeout) for one of the runtime's instance slots, so a burst beyond
 //! `max_instances` queues instead of failing.

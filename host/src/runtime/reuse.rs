@@ -1,7 +1,7 @@
-//! Optional reuse of warm instances for calls of the same target.
+//! Reuse of warm instances for calls of the same target.
 //!
-//! By default every call gets a fresh instance. With
-//! [`RuntimeConfig::instance_reuse`](super::RuntimeConfig::instance_reuse) set, an instance
+//! With [`RuntimeConfig::instance_reuse`](super::RuntimeConfig::instance_reuse) above 0
+//! (the server's `plugin_instance_reuse`, 1000 by default), an instance
 //! whose `deliver`/`transform` returned normally is kept and serves later calls of the
 //! *same* target (same tenant, target id, prototype, configuration and credentials), up
 //! to that many calls. Any trap, timeout, memory-limit hit or network denial discards

@@ -137,10 +137,13 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
-                let pool = sqlite_pool_options(8, sync)
+                let pool = sqlite_pool_options(8, sync, None)
                     .connect_with(options.clone())
                     .await?;
-                let writer = sqlite_pool_options(1, sync).connect_with(options).await?;
+                let writer = sqlite_pool_options(1, sync, Some(WRITER_AUTOCHECKPOINT_PAGES))
+                    .connect_with(options)
+                    .await?;
+                spawn_checkpointer(pool.clone());
                 (pool, writer)
             }
             Dialect::Postgres => {
@@ -199,7 +202,48 @@ impl Store {
     }
 }
 
-fn sqlite_pool_options(max_connections: u32, sync: SqliteSync) -> AnyPoolOptions {
+/// WAL pages after which the writer checkpoints in its own commit. Only a backstop: the
+/// checkpointer task keeps the WAL far below it.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Checkpoint the WAL from a reader connection, off the writer's commit path. SQLite's
+/// automatic checkpoint (every 1,000 pages) runs inside whichever commit crosses the
+/// threshold, copying pages and fsyncing the database file while the writer and every
+/// publish waiting on it stall: that made the publish-to-delivery p99. A PASSIVE
+/// checkpoint runs beside the writer without blocking it.
+fn spawn_checkpointer(pool: AnyPool) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %err, "WAL checkpoint failed; the writer's backstop will checkpoint");
+            }
+        }
+    });
+}
+
+fn sqlite_pool_options(
+    max_connections: u32,
+    sync: SqliteSync,
+    autocheckpoint_pages: Option<u32>,
+) -> AnyPoolOptions {
     let synchronous = match sync {
         SqliteSync::Full => "PRAGMA synchronous = FULL",
         SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
@@ -219,6 +263,12 @@ fn sqlite_pool_options(max_connections: u32, sync: SqliteSync) -> AnyPoolOptions
                 conn.execute(synchronous).await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                // Lookups of recent events and deliveries stay in memory.
+                conn.execute("PRAGMA cache_size = -16384").await?;
+                if let Some(pages) = autocheckpoint_pages {
+                    conn.execute(format!("PRAGMA wal_autocheckpoint = {pages}").as_str())
+                        .await?;
+                }
                 Ok(())
             })
         })
