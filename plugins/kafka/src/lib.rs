@@ -14,12 +14,11 @@
 //!   pools it with the session ([`session`]), so later deliveries only produce.
 //!
 //! Network access: the prototype declares `tcp` with `brokers` as its URL field. The
-//! host reads a URL field as one `host[:port]`, so today a destination reaches the one
-//! broker `brokers` names, and the partition leaders Metadata reports must be at that
-//! same address (a single broker, or a cluster behind one advertised address). A comma
-//! list, or leaders advertised under other names, are refused by the host's network
-//! policy before any connection (the attempt says which address). The plugin itself
-//! handles the full list (bootstrap brokers tried in order, leaders anywhere).
+//! host allows every address of a comma list there, so a destination reaches the
+//! brokers `brokers` names, and the partition leaders Metadata reports must be among
+//! them (leaders advertised under other names are refused by the host's network policy
+//! before any connection; the attempt says which address). The plugin itself tries the
+//! bootstrap brokers in order.
 
 mod cluster;
 mod codec;

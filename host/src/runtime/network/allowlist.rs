@@ -69,14 +69,16 @@ impl HostAllowlist {
         }
         for key in &access.url_fields {
             match config.get(key) {
-                Some(Value::String(value)) => match url_host_port(value) {
-                    Some((host, port)) => list.rules.push(HostRule {
-                        host: HostPattern::Exact(host),
-                        port,
-                    }),
-                    None => list
-                        .skipped
-                        .push(format!("config.{key} is not a URL or host[:port]")),
+                Some(Value::String(value)) => match url_hosts(value) {
+                    Some(hosts) => list.rules.extend(hosts.into_iter().map(|(host, port)| {
+                        HostRule {
+                            host: HostPattern::Exact(host),
+                            port,
+                        }
+                    })),
+                    None => list.skipped.push(format!(
+                        "config.{key} is not a URL, host[:port] or comma-separated list of them"
+                    )),
                 },
                 Some(Value::Null) | None => {
                     list.skipped.push(format!("config.{key} is not set"));
@@ -177,6 +179,20 @@ fn parse_pattern(text: &str) -> Option<HostRule> {
 }
 
 /// Host and port of a config value that is a URL (`https://h:8443/x`) or `host[:port]`.
+/// The hosts a URL field names: one URL or `host[:port]`, or a comma-separated list of
+/// them (a broker cluster's bootstrap list, `b1:9092,b2:9092`). A list is read only when
+/// the whole value is not one URL, and every entry must parse.
+fn url_hosts(value: &str) -> Option<Vec<(String, Option<u16>)>> {
+    if let Some(one) = url_host_port(value) {
+        return Some(vec![one]);
+    }
+    if !value.contains(',') {
+        return None;
+    }
+    let hosts: Option<Vec<_>> = value.split(',').map(url_host_port).collect();
+    hosts.filter(|h| !h.is_empty())
+}
+
 fn url_host_port(value: &str) -> Option<(String, Option<u16>)> {
     let value = value.trim();
     if value.contains("://") {
@@ -195,6 +211,26 @@ fn url_host_port(value: &str) -> Option<(String, Option<u16>)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_url_field_may_list_several_brokers() {
+        let access = NetworkAccess {
+            hosts: vec![],
+            url_fields: vec!["brokers".into(), "bad".into()],
+            tcp: true,
+        };
+        let config = json!({
+            "brokers": "b1.example.io:9092, b2.example.io:9093",
+            "bad": "b3.example.io:9092,not a host",
+        });
+        let list = HostAllowlist::for_target(&access, &config);
+        assert!(list.check("b1.example.io", 9092).is_ok());
+        assert!(list.check("b2.example.io", 9093).is_ok());
+        assert!(list.check("b2.example.io", 9092).is_err());
+        // One bad entry and the whole field is unusable, named in the denial.
+        let denied = list.check("b3.example.io", 9092).unwrap_err();
+        assert!(denied.reason.contains("config.bad"), "{}", denied.reason);
+    }
 
     #[test]
     fn allowlist_from_hosts_and_url_fields() {

@@ -46,6 +46,9 @@ pub struct TcpConfig {
     pub max_per_destination: usize,
     /// A pooled connection unused this long is closed.
     pub idle_timeout: Duration,
+    /// How long a call waits for a busy connection of its destination before opening
+    /// another (see [`pool`]).
+    pub grow_after: Duration,
     /// Largest `write`, and most bytes one `read` returns.
     pub max_bytes_per_call: usize,
     /// Connect timeout when the plugin does not ask for one.
@@ -60,6 +63,7 @@ impl Default for TcpConfig {
             max_connections: 1024,
             max_per_destination: 16,
             idle_timeout: Duration::from_secs(60),
+            grow_after: Duration::from_millis(50),
             max_bytes_per_call: 16 * 1024 * 1024,
             default_connect_timeout: Duration::from_secs(10),
             max_session_bytes: 64 * 1024,
@@ -69,7 +73,8 @@ impl Default for TcpConfig {
 
 impl TcpConfig {
     /// Defaults overridden by `OUTRIDER_TCP_MAX_CONNECTIONS`,
-    /// `OUTRIDER_TCP_MAX_PER_DESTINATION`, `OUTRIDER_TCP_IDLE_TIMEOUT_MS` and
+    /// `OUTRIDER_TCP_MAX_PER_DESTINATION`, `OUTRIDER_TCP_IDLE_TIMEOUT_MS`,
+    /// `OUTRIDER_TCP_GROW_AFTER_MS` and
     /// `OUTRIDER_TCP_MAX_BYTES_PER_CALL`. A value that is not a positive number is an
     /// error naming the variable.
     pub fn from_env() -> anyhow::Result<Self> {
@@ -97,6 +102,9 @@ impl TcpConfig {
         if let Some(n) = number("OUTRIDER_TCP_IDLE_TIMEOUT_MS")? {
             config.idle_timeout = Duration::from_millis(n);
         }
+        if let Some(n) = number("OUTRIDER_TCP_GROW_AFTER_MS")? {
+            config.grow_after = Duration::from_millis(n);
+        }
         if let Some(n) = number("OUTRIDER_TCP_MAX_BYTES_PER_CALL")? {
             config.max_bytes_per_call = n as usize;
         }
@@ -119,6 +127,7 @@ impl TcpCapability {
             config.max_connections,
             config.max_per_destination,
             config.idle_timeout,
+            config.grow_after,
         );
         TcpCapability {
             policy,

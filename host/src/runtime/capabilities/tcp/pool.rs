@@ -6,6 +6,13 @@
 //! under their [`PoolKey`] (destination, host, port, TLS settings) with the plugin's
 //! session blob, and are closed after `idle_timeout` by a sweeper task.
 //!
+//! A destination grows its connections only under sustained demand: while it has a
+//! connection open, a call that finds none idle first waits up to `grow_after` for one
+//! to be released, and opens another only if none was. A steady stream, even from many
+//! concurrent deliveries, so keeps to one connection and one protocol handshake; a
+//! backlog that outlasts `grow_after` (a slow broker, a far one) opens more, up to the
+//! limit.
+//!
 //! When a destination is at its limit, `checkout` waits for a connection of it to be
 //! released (up to the caller's deadline); when the whole host is at its limit, the
 //! least recently used idle connection of any destination is closed to make room.
@@ -162,6 +169,7 @@ struct Shared {
     max_total: usize,
     max_per_scope: usize,
     idle_timeout: Duration,
+    grow_after: Duration,
 }
 
 /// A slot of one destination under the connection limits. Dropping it frees the slot.
@@ -205,6 +213,9 @@ pub enum LimitError {
     PerDestination(usize),
     /// The host kept `max` connections busy until the deadline.
     Total(usize),
+    /// The destination's connections are all in use, for less than `grow_after` so far
+    /// (internal to `checkout`, never returned).
+    Busy,
 }
 
 impl std::fmt::Display for LimitError {
@@ -218,6 +229,7 @@ impl std::fmt::Display for LimitError {
                 f,
                 "all {max} plugin TCP connections stayed busy (OUTRIDER_TCP_MAX_CONNECTIONS)"
             ),
+            LimitError::Busy => write!(f, "the destination's connections are busy"),
         }
     }
 }
@@ -230,13 +242,19 @@ pub struct Pool {
 
 impl Pool {
     /// A pool with these limits; starts the idle sweeper if a tokio runtime is running.
-    pub fn new(max_total: usize, max_per_scope: usize, idle_timeout: Duration) -> Arc<Pool> {
+    pub fn new(
+        max_total: usize,
+        max_per_scope: usize,
+        idle_timeout: Duration,
+        grow_after: Duration,
+    ) -> Arc<Pool> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             released: Notify::new(),
             max_total: max_total.max(1),
             max_per_scope: max_per_scope.max(1),
             idle_timeout,
+            grow_after,
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&shared);
@@ -270,8 +288,11 @@ impl Pool {
     }
 
     /// A pooled connection for `key` (most recently released first) or a slot to open
-    /// one, waiting until `deadline` when the limits are reached.
+    /// one, waiting until `deadline` when the limits are reached. While the destination
+    /// has connections open, waits up to `grow_after` for one of them before opening
+    /// another.
     pub async fn checkout(&self, key: &PoolKey, deadline: Instant) -> Result<Checkout, LimitError> {
+        let grow_at = (Instant::now() + self.shared.grow_after).min(deadline);
         loop {
             let notified = self.shared.released.notified();
             let mut evicted: Option<Idle>;
@@ -286,7 +307,11 @@ impl Pool {
                     }
                 }
                 let in_scope = state.per_scope.get(&key.scope).copied().unwrap_or(0);
-                let limit = if in_scope >= self.shared.max_per_scope {
+                let limit = if in_scope > 0 && Instant::now() < grow_at {
+                    // Busy, not yet for long: wait for one of its connections.
+                    evicted = None;
+                    LimitError::Busy
+                } else if in_scope >= self.shared.max_per_scope {
                     // Room only by closing an idle connection of this destination to
                     // another endpoint.
                     evicted = state.take_lru(Some(&key.scope));
@@ -310,6 +335,10 @@ impl Pool {
             drop(evicted); // closes the evicted socket outside the lock
             match outcome {
                 Ok(lease) => return Ok(Checkout::Open(lease)),
+                Err(LimitError::Busy) => {
+                    let wait = grow_at.saturating_duration_since(Instant::now());
+                    let _ = tokio::time::timeout(wait, notified).await;
+                }
                 Err(limit) => {
                     if Instant::now() >= deadline {
                         return Err(limit);
@@ -396,7 +425,7 @@ mod tests {
     #[tokio::test]
     async fn released_connections_come_back_with_their_session() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pool = Pool::new(10, 2, Duration::from_secs(60));
+        let pool = Pool::new(10, 2, Duration::from_secs(60), Duration::ZERO);
         let k = key("dest-a", 1);
         let Checkout::Open(lease) = pool.checkout(&k, soon()).await.unwrap() else {
             panic!("empty pool must give a slot")
@@ -419,8 +448,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_busy_destination_waits_for_its_connection_before_opening_another() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pool = Pool::new(10, 4, Duration::from_secs(60), Duration::from_secs(5));
+        let k = key("dest-a", 1);
+        let Checkout::Open(lease) = pool.checkout(&k, soon()).await.unwrap() else {
+            panic!("empty pool must give a slot")
+        };
+        let conn = stream(&listener).await;
+        // A second delivery arrives while the first holds the connection...
+        let waiter = {
+            let pool = pool.clone();
+            let k = k.clone();
+            tokio::spawn(async move {
+                pool.checkout(&k, Instant::now() + Duration::from_secs(10))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "it must wait, not open a second one");
+        // ...and gets that connection back instead of a second handshake.
+        pool.put(k.clone(), conn, b"chan=1".to_vec(), lease);
+        let got = waiter.await.unwrap().unwrap();
+        assert_eq!(pool.lock().total, 1, "one connection open in all");
+        match got {
+            Checkout::Pooled(idle) => assert_eq!(idle.session, b"chan=1"),
+            Checkout::Open(_) => panic!("opened a second connection for a short wait"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backlog_longer_than_grow_after_opens_another_connection() {
+        let pool = Pool::new(10, 4, Duration::from_secs(60), Duration::from_millis(30));
+        let k = key("dest-a", 1);
+        let _held = pool.checkout(&k, soon()).await.unwrap();
+        let second = pool.checkout(&k, soon()).await.unwrap();
+        assert!(matches!(second, Checkout::Open(_)));
+        assert_eq!(pool.lock().total, 2);
+    }
+
+    #[tokio::test]
     async fn per_destination_limit_waits_then_gives_up() {
-        let pool = Pool::new(10, 1, Duration::from_secs(60));
+        let pool = Pool::new(10, 1, Duration::from_secs(60), Duration::ZERO);
         let k = key("dest-a", 1);
         let held = pool.checkout(&k, soon()).await.unwrap();
         let err = pool
@@ -439,7 +508,7 @@ mod tests {
     #[tokio::test]
     async fn total_limit_evicts_idle_of_other_destinations() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pool = Pool::new(1, 4, Duration::from_secs(60));
+        let pool = Pool::new(1, 4, Duration::from_secs(60), Duration::ZERO);
         let a = key("dest-a", 1);
         let Checkout::Open(lease) = pool.checkout(&a, soon()).await.unwrap() else {
             panic!()
@@ -454,7 +523,7 @@ mod tests {
     #[tokio::test]
     async fn idle_connections_expire() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pool = Pool::new(4, 4, Duration::from_millis(1));
+        let pool = Pool::new(4, 4, Duration::from_millis(1), Duration::ZERO);
         let k = key("dest-a", 1);
         let Checkout::Open(lease) = pool.checkout(&k, soon()).await.unwrap() else {
             panic!()
