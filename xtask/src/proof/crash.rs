@@ -2,16 +2,20 @@
 //! (10 times, `--full` 50), each time restarted on the same data directory. Every event
 //! answered 202 must reach the loopback sink at least once afterwards.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::load::{percent, runtime, wait_settled, wait_until, Api, Burst, Nodes, Rng};
+use super::load::{percent, runtime, task_line, wait_settled, Api, Burst, Nodes, Published, Rng};
 use super::sink::Sink;
 use super::{figure, Ctx};
-use crate::server::{ScratchDir, Server};
+use crate::server::{ScratchDir, Server, ServerConfig};
+
+/// Concurrent publishing clients.
+const CLIENTS: usize = 8;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let kills = ctx.size(10, 50);
@@ -22,14 +26,13 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         .server()
         .data_dir(dir.path())
         .env("OUTRIDER_RETRY_SCHEDULE", "100ms,200ms,500ms,1s,2s,5s");
-    let mut server = Server::start(&config)?;
-    let api = Api::new(server.addr());
-    rt.block_on(api.webhook("crash", &sink.url("/hook"), json!({})))?;
+    let server = Server::start(&config)?;
+    rt.block_on(Api::new(server.addr()).webhook("crash", &sink.url("/hook"), json!({})))?;
 
     let nodes = Nodes::new(1);
     nodes.set(0, Some(server.addr()));
     let burst = Burst {
-        clients: 8,
+        clients: CLIENTS,
         tenant: "crash".into(),
         prefix: "crash".into(),
         limit: None,
@@ -41,44 +44,18 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     };
     let mut rng = Rng::from_env();
     let seed = rng.seed();
-    let mut restart_ms = Vec::new();
-    for _ in 0..kills {
-        // A random point: anywhere from just after the restart (redelivering what the
-        // last kill interrupted) to well into the burst.
-        std::thread::sleep(rng.duration(Duration::from_millis(50), Duration::from_millis(1500)));
-        nodes.set(0, None);
-        server.kill9();
-        let restarted = Instant::now();
-        server = Server::start(&config)?;
-        restart_ms.push(restarted.elapsed().as_millis() as u64);
-        nodes.set(0, Some(server.addr()));
-    }
+    let (server, restart_ms) = kill_repeatedly(server, &config, &nodes, kills, &mut rng)?;
     // A last stretch without kills, then the publishers stop.
     std::thread::sleep(Duration::from_millis(500));
     published.stop();
     rt.block_on(clients)?;
+    published.no_refusals()?;
 
-    let accepted: HashSet<String> = published.accepted().into_iter().map(|(id, _)| id).collect();
+    let accepted = published.accepted_ids();
     if accepted.is_empty() {
-        bail!(
-            "no publish was accepted (refused: {:?}); log tail:\n{}",
-            published.first_refusal.lock().expect("published").clone(),
-            server.log_tail()
-        );
+        bail!("no publish was accepted; log tail:\n{}", server.log_tail());
     }
-    let delivered = |sink: &Sink| -> HashSet<String> {
-        sink.received()
-            .into_iter()
-            .filter(|r| r.delivered())
-            .map(|r| r.event_id)
-            .collect()
-    };
-    let waited = wait_until(
-        "every accepted event delivered",
-        Duration::from_secs(60),
-        || sink.delivered_count(),
-        || accepted.is_subset(&delivered(&sink)),
-    );
+    let waited = sink.wait_delivered(&accepted, Duration::from_secs(60));
     // Retries of deliveries whose answer was cut by the last kill land too, so the
     // duplicate figure is complete.
     let tasks = wait_settled(
@@ -87,25 +64,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "crash",
         Duration::from_secs(30),
     )?;
-    let received = sink.received();
-    let mut deliveries: HashMap<&str, usize> = HashMap::new();
-    for r in received.iter().filter(|r| r.delivered()) {
-        *deliveries.entry(r.event_id.as_str()).or_default() += 1;
-    }
-    let lost: Vec<&String> = accepted
-        .iter()
-        .filter(|id| !deliveries.contains_key(id.as_str()))
-        .collect();
-    let extra: usize = accepted
-        .iter()
-        .filter_map(|id| deliveries.get(id.as_str()))
-        .map(|n| n - 1)
-        .sum();
-    let unacknowledged = deliveries
-        .keys()
-        .filter(|id| !accepted.contains(**id))
-        .count();
-    restart_ms.sort_unstable();
+    let tally = sink.tally(&accepted);
 
     figure(
         "crash/kills",
@@ -113,32 +72,22 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     );
     figure(
         "crash/accepted",
-        format!("{} events answered 202 by 8 clients", accepted.len()),
+        format!(
+            "{} events answered 202 by {CLIENTS} clients",
+            accepted.len()
+        ),
     );
-    figure("crash/lost", lost.len());
+    figure("crash/lost", tally.lost.len());
     figure(
         "crash/duplicates",
         format!(
-            "{} ({extra} extra deliveries of accepted events)",
-            percent(extra, accepted.len())
+            "{} ({} extra deliveries)",
+            percent(tally.duplicates, accepted.len()),
+            tally.duplicates
         ),
     );
-    figure(
-        "crash/tasks",
-        format!(
-            "{} finished, {} failed, {} still queued or claimed",
-            tasks["finished"],
-            tasks["failed"],
-            tasks["new"].as_u64().unwrap_or(0) + tasks["processing"].as_u64().unwrap_or(0)
-        ),
-    );
-    figure(
-        "crash/unanswered publishes",
-        format!(
-            "{} cut by a kill before their answer ({unacknowledged} of them were stored and delivered anyway)",
-            published.unanswered.load(std::sync::atomic::Ordering::Relaxed)
-        ),
-    );
+    figure("crash/tasks", task_line(&tasks));
+    report_cut(&published, tally.unaccepted);
     figure(
         "crash/restart to listening (ms, median / max)",
         format!(
@@ -147,17 +96,51 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             restart_ms.last().copied().unwrap_or_default()
         ),
     );
-    published.no_refusals()?;
-    if !lost.is_empty() {
-        let mut sample: Vec<&String> = lost.into_iter().collect();
-        sample.sort();
-        sample.truncate(10);
+    if !tally.lost.is_empty() {
         bail!(
-            "accepted events never delivered, e.g. {sample:?}; log tail:\n{}",
+            "accepted events never delivered, e.g. {:?}; log tail:\n{}",
+            &tally.lost[..tally.lost.len().min(10)],
             server.log_tail()
         );
     }
     waited?;
     server.stop();
     Ok(())
+}
+
+/// `kill -9` the server `kills` times at random points, restarting it on the same
+/// configuration each time; returns the last server and the restart times (ms, sorted).
+fn kill_repeatedly(
+    mut server: Server,
+    config: &ServerConfig,
+    nodes: &Nodes,
+    kills: usize,
+    rng: &mut Rng,
+) -> Result<(Server, Vec<u64>)> {
+    let mut restart_ms = Vec::new();
+    for _ in 0..kills {
+        // Anywhere from just after the restart (redelivering what the last kill
+        // interrupted) to well into the burst.
+        std::thread::sleep(rng.duration(Duration::from_millis(50), Duration::from_millis(1500)));
+        nodes.set(0, None);
+        server.kill9();
+        let restarted = Instant::now();
+        server = Server::start(config)?;
+        restart_ms.push(restarted.elapsed().as_millis() as u64);
+        nodes.set(0, Some(server.addr()));
+    }
+    restart_ms.sort_unstable();
+    Ok((server, restart_ms))
+}
+
+/// Publishes whose connection a kill cut before the answer: nothing was promised for
+/// them, though some were stored (and delivered) before the kill.
+fn report_cut(published: &Arc<Published>, delivered_anyway: usize) {
+    figure(
+        "crash/unanswered publishes",
+        format!(
+            "{} cut by a kill before their answer ({delivered_anyway} of them were stored and delivered anyway)",
+            published.unanswered.load(Ordering::Relaxed)
+        ),
+    );
 }

@@ -148,6 +148,15 @@ pub fn wait_settled(
     Ok(counts.into_inner()["results"].clone())
 }
 
+/// `N finished, N failed, N still queued or claimed`, from [`wait_settled`]'s counts.
+pub fn task_line(tasks: &Value) -> String {
+    let open = tasks["new"].as_u64().unwrap_or(0) + tasks["processing"].as_u64().unwrap_or(0);
+    format!(
+        "{} finished, {} failed, {open} still queued or claimed",
+        tasks["finished"], tasks["failed"]
+    )
+}
+
 /// Where publishers send: one address per node, `None` while that node is down.
 #[derive(Default)]
 pub struct Nodes {
@@ -236,6 +245,12 @@ impl Published {
             );
         }
         Ok(())
+    }
+
+    /// The ids of every accepted event so far.
+    pub fn accepted_ids(&self) -> std::collections::HashSet<String> {
+        let accepted = self.accepted.lock().expect("published");
+        accepted.iter().map(|(id, _)| id.clone()).collect()
     }
 
     /// Takes the accepted events recorded so far (for window-by-window accounting).

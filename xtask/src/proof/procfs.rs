@@ -2,6 +2,9 @@
 //! process holds a TCP connection (so a sink can tell two nodes' deliveries apart).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Resident set size of process `pid` in KiB (`VmRSS`), `None` when it is gone.
 pub fn rss_kib(pid: u32) -> Option<u64> {
@@ -49,6 +52,60 @@ fn socket_inode(addr: SocketAddr) -> Option<u64> {
         let inode: u64 = fields.get(9)?.parse().ok()?;
         (fields.get(1) == Some(&wanted.as_str()) && inode != 0).then_some(inode)
     })
+}
+
+/// Resident memory of a process, sampled every 250 ms on a thread of its own.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<u64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the sampler saw, KiB.
+pub struct Rss {
+    /// First sample, KiB.
+    pub start: u64,
+    /// Largest sample, KiB.
+    pub peak: u64,
+    /// Last sample, KiB.
+    pub end: u64,
+    /// How many samples.
+    pub samples: usize,
+}
+
+impl RssSampler {
+    /// Starts sampling process `pid`.
+    pub fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let (flag, into) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                if let Some(kib) = rss_kib(pid) {
+                    into.lock().expect("samples").push(kib);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        RssSampler {
+            stop,
+            samples,
+            thread,
+        }
+    }
+
+    /// Stops and tells what it saw.
+    pub fn stop(self) -> Rss {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let samples = self.samples.lock().expect("samples").clone();
+        Rss {
+            start: samples.first().copied().unwrap_or_default(),
+            peak: samples.iter().copied().max().unwrap_or_default(),
+            end: samples.last().copied().unwrap_or_default(),
+            samples: samples.len(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,16 +8,14 @@
 //! early; and the server's resident memory stays bounded while hundreds of deliveries
 //! hang.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::load::{runtime, wait_until, Api, Burst, Nodes};
-use super::procfs::rss_kib;
+use super::procfs::{Rss, RssSampler};
 use super::sink::{Behaviour, Received, Sink};
 use super::{figure, Ctx};
 use crate::server::Server;
@@ -40,7 +38,6 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let events = ctx.size(300, 2000);
     let schedule = schedule_covering(outage, Duration::from_secs(ctx.size(10, 30)));
     let schedule_text: Vec<String> = schedule.iter().map(|d| format_delay(*d)).collect();
-
     let retry = json!({
         "retry_schedule": schedule_text.join(","),
         "retry_max_attempts": schedule.len() + 1,
@@ -58,6 +55,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     rt.block_on(api.webhook("receivers", &flaky.url("/flaky"), retry))?;
     let sampler = RssSampler::start(server.pid());
 
+    // The outage: publishing during its first third.
     hanging.set(Behaviour::Hang);
     flaky.set(Behaviour::status(503));
     let broken_at = Instant::now();
@@ -80,127 +78,147 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     flaky.set(Behaviour::OK);
     let recovered_at = Instant::now();
 
-    let accepted: HashSet<String> = published.accepted().into_iter().map(|(id, _)| id).collect();
-    let all_delivered = || {
-        [&hanging, &flaky].iter().all(|sink| {
-            let got: HashSet<String> = sink
-                .received()
-                .into_iter()
-                .filter(Received::delivered)
-                .map(|r| r.event_id)
-                .collect();
-            accepted.is_subset(&got)
-        })
-    };
+    let accepted = published.accepted_ids();
     let waited = wait_until(
         "every accepted event delivered to both recovered receivers",
         schedule.last().copied().unwrap_or_default() * 3,
         || hanging.delivered_count() + flaky.delivered_count(),
-        all_delivered,
+        || {
+            [&hanging, &flaky]
+                .iter()
+                .all(|sink| accepted.is_subset(&sink.delivered_ids()))
+        },
     );
-    let drain = recovered_at.elapsed();
-    let rss = sampler.stop();
-
-    let lost = [&hanging, &flaky].map(|sink| {
-        let got: HashSet<String> = sink
-            .received()
-            .into_iter()
-            .filter(Received::delivered)
-            .map(|r| r.event_id)
-            .collect();
-        accepted.difference(&got).count()
-    });
-    let hung = check_schedule(&hanging.received(), &schedule);
-    let refused = check_schedule(&flaky.received(), &schedule);
-
-    figure(
-        "receivers/outage",
-        format!(
-            "{} s: one receiver hangs, one answers 503; {} events published to both; retry_schedule {}",
-            outage.as_secs(),
-            accepted.len(),
-            schedule_text.join(",")
-        ),
-    );
-    figure(
-        "receivers/lost",
-        format!(
-            "{} (hanging receiver {}, 503 receiver {})",
-            lost[0] + lost[1],
-            lost[0],
-            lost[1]
-        ),
-    );
-    for (name, check) in [("hanging", &hung), ("503", &refused)] {
-        figure(
-            &format!("receivers/{name} receiver: attempts vs schedule"),
-            check.summary(),
-        );
-    }
-    let mut held: Vec<Duration> = hanging
-        .received()
-        .iter()
-        .filter(|r| r.status.is_none())
-        .filter_map(|r| r.ended.map(|end| end - r.started))
-        .collect();
-    held.sort_unstable();
-    figure(
-        "receivers/hung requests closed by the server after (s, p50 / max)",
-        format!(
-            "{:.2} / {:.2} ({} requests; plugin deadline {PLUGIN_TIMEOUT_MS} ms)",
-            held.get(held.len() / 2).map_or(0.0, Duration::as_secs_f64),
-            held.last().map_or(0.0, Duration::as_secs_f64),
-            held.len()
-        ),
-    );
-    figure(
-        "receivers/server RSS start / peak / end (MiB)",
-        format!(
-            "{} / {} / {} ({} samples every 250 ms)",
-            rss.start / 1024,
-            rss.peak / 1024,
-            rss.end / 1024,
-            rss.samples
-        ),
-    );
-    figure(
-        "receivers/recovery to last delivery (s)",
-        format!("{:.1}", drain.as_secs_f64()),
-    );
-
-    let mut broken = Vec::new();
+    let outcome = Outcome {
+        outage,
+        schedule: schedule_text.join(","),
+        accepted: accepted.len(),
+        lost: [&hanging, &flaky].map(|sink| sink.tally(&accepted).lost.len()),
+        hung: check_schedule(&hanging.received(), &schedule),
+        refused: check_schedule(&flaky.received(), &schedule),
+        held: held_open(&hanging.received()),
+        drain: recovered_at.elapsed(),
+        rss: sampler.stop(),
+    };
+    outcome.report();
+    let mut broken = outcome.violations();
     if let Err(e) = published.no_refusals() {
         broken.push(format!("{e:#}"));
     }
-    if lost.iter().sum::<usize>() > 0 {
-        broken.push(format!(
-            "{} accepted events never delivered",
-            lost[0] + lost[1]
-        ));
-    }
     if let Err(e) = waited {
         broken.push(format!("{e:#}"));
-    }
-    for (name, check) in [("hanging", &hung), ("503", &refused)] {
-        broken.extend(
-            check
-                .violations()
-                .into_iter()
-                .map(|v| format!("{name}: {v}")),
-        );
-    }
-    if rss.peak > rss.start + RSS_GROWTH_LIMIT_MIB * 1024 {
-        broken.push(format!(
-            "RSS grew from {} to {} MiB (limit +{RSS_GROWTH_LIMIT_MIB} MiB)",
-            rss.start / 1024,
-            rss.peak / 1024
-        ));
     }
     if !broken.is_empty() {
         bail!("{}; log tail:\n{}", broken.join("; "), server.log_tail());
     }
     server.stop();
     Ok(())
+}
+
+/// What the run showed.
+struct Outcome {
+    outage: Duration,
+    schedule: String,
+    accepted: usize,
+    /// Accepted events never delivered: hanging receiver, 503 receiver.
+    lost: [usize; 2],
+    hung: ScheduleCheck,
+    refused: ScheduleCheck,
+    /// How long hung requests were held open before the server closed them, sorted.
+    held: Vec<Duration>,
+    /// From recovery to the last accepted event delivered.
+    drain: Duration,
+    rss: Rss,
+}
+
+impl Outcome {
+    fn report(&self) {
+        figure(
+            "receivers/outage",
+            format!(
+                "{} s: one receiver hangs, one answers 503; {} events published to both; retry_schedule {}",
+                self.outage.as_secs(),
+                self.accepted,
+                self.schedule
+            ),
+        );
+        figure(
+            "receivers/lost",
+            format!(
+                "{} (hanging receiver {}, 503 receiver {})",
+                self.lost[0] + self.lost[1],
+                self.lost[0],
+                self.lost[1]
+            ),
+        );
+        for (name, check) in [("hanging", &self.hung), ("503", &self.refused)] {
+            figure(
+                &format!("receivers/{name} receiver: attempts vs schedule"),
+                check.summary(),
+            );
+        }
+        figure(
+            "receivers/hung requests closed by the server after (s, p50 / max)",
+            format!(
+                "{:.2} / {:.2} ({} requests; plugin deadline {PLUGIN_TIMEOUT_MS} ms)",
+                self.held
+                    .get(self.held.len() / 2)
+                    .map_or(0.0, Duration::as_secs_f64),
+                self.held.last().map_or(0.0, Duration::as_secs_f64),
+                self.held.len()
+            ),
+        );
+        let rss = &self.rss;
+        figure(
+            "receivers/server RSS start / peak / end (MiB)",
+            format!(
+                "{} / {} / {} ({} samples every 250 ms)",
+                rss.start / 1024,
+                rss.peak / 1024,
+                rss.end / 1024,
+                rss.samples
+            ),
+        );
+        figure(
+            "receivers/recovery to last delivery (s)",
+            format!("{:.1}", self.drain.as_secs_f64()),
+        );
+    }
+
+    fn violations(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        let lost = self.lost[0] + self.lost[1];
+        if lost > 0 {
+            broken.push(format!("{lost} accepted events never delivered"));
+        }
+        for (name, check) in [("hanging", &self.hung), ("503", &self.refused)] {
+            broken.extend(
+                check
+                    .violations()
+                    .into_iter()
+                    .map(|v| format!("{name}: {v}")),
+            );
+        }
+        if self.rss.peak > self.rss.start + RSS_GROWTH_LIMIT_MIB * 1024 {
+            broken.push(format!(
+                "RSS grew from {} to {} MiB (limit +{RSS_GROWTH_LIMIT_MIB} MiB)",
+                self.rss.start / 1024,
+                self.rss.peak / 1024
+            ));
+        }
+        broken
+    }
+}
+
+/// How long each request the sink never answered stayed open, sorted.
+fn held_open(received: &[Received]) -> Vec<Duration> {
+    let mut held: Vec<Duration> = received
+        .iter()
+        .filter(|r| r.status.is_none())
+        .filter_map(|r| r.ended.map(|end| end - r.started))
+        .collect();
+    held.sort_unstable();
+    held
 }
 
 /// `10s`, `1500ms`: as `retry_schedule` reads it.
@@ -325,54 +343,6 @@ impl ScheduleCheck {
             ));
         }
         out
-    }
-}
-
-/// Resident memory of the server, sampled every 250 ms on a thread of its own.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<u64>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-/// What the sampler saw, KiB.
-struct Rss {
-    start: u64,
-    peak: u64,
-    end: u64,
-    samples: usize,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples: Arc<Mutex<Vec<u64>>> = Arc::default();
-        let (flag, into) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                if let Some(kib) = rss_kib(pid) {
-                    into.lock().expect("samples").push(kib);
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
-        });
-        RssSampler {
-            stop,
-            samples,
-            thread,
-        }
-    }
-
-    fn stop(self) -> Rss {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        let samples = self.samples.lock().expect("samples").clone();
-        Rss {
-            start: samples.first().copied().unwrap_or_default(),
-            peak: samples.iter().copied().max().unwrap_or_default(),
-            end: samples.last().copied().unwrap_or_default(),
-            samples: samples.len(),
-        }
     }
 }
 

@@ -10,22 +10,26 @@
 //! The sink names the node behind each connection from `/proc`, so the figures show that
 //! both nodes delivered and that the dead node's claims were taken over.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::load::{percent, runtime, wait_settled, wait_until, Api, Burst, Nodes};
+use super::load::{percent, runtime, task_line, wait_settled, wait_until, Api, Burst, Nodes};
 use super::procfs::socket_owner;
-use super::sink::{Behaviour, Sink};
+use super::sink::{Behaviour, Sink, Tally};
 use super::{figure, Ctx};
-use crate::server::{PostgresDatabase, Server};
+use crate::server::{PostgresDatabase, Server, ServerConfig};
 
 /// Plugin deadline of both nodes: a claim's lease is twice that plus 5 s, which is how
 /// long the dead node's claims wait before the other node may take them.
 const PLUGIN_TIMEOUT_MS: u64 = 2000;
+
+/// Server process ids and the names the sink gives their connections.
+type Names = Arc<Mutex<Vec<(u32, String)>>>;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let total = ctx.size(4000, 20_000);
@@ -41,18 +45,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         status: 200,
         after: Duration::from_millis(20),
     });
-    // Which process is which node: (pid, name), updated on restart.
-    let names: Arc<Mutex<Vec<(u32, String)>>> = Arc::default();
-    let lookup = names.clone();
-    sink.identify_peers(Arc::new(move |peer| {
-        let names = lookup.lock().expect("names").clone();
-        let pids: Vec<u32> = names.iter().map(|(pid, _)| *pid).collect();
-        let pid = socket_owner(peer, &pids)?;
-        names.into_iter().find(|(p, _)| *p == pid).map(|(_, n)| n)
-    }));
-
+    let names = name_senders(&sink);
     let first = Server::start(&config)?;
-    let mut second = Server::start(&config)?;
+    let second = Server::start(&config)?;
     names.lock().expect("names").extend([
         (first.pid(), "node 1".to_string()),
         (second.pid(), "node 2".to_string()),
@@ -80,33 +75,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         || published.accepted_count(),
         || published.accepted_count() >= total / 3,
     )?;
-    nodes.set(1, None);
-    second.kill9();
     let killed_at = Instant::now();
     let delivered_at_kill = sink.delivered_count();
-    std::thread::sleep(Duration::from_secs(1));
-    second = Server::start(&config)?;
-    names
-        .lock()
-        .expect("names")
-        .push((second.pid(), "node 2 restarted".to_string()));
-    nodes.set(1, Some(second.addr()));
+    let second = kill_and_restart(second, &config, &nodes, &names)?;
     rt.block_on(clients)?;
+    published.no_refusals()?;
 
-    let accepted: HashSet<String> = published.accepted().into_iter().map(|(id, _)| id).collect();
-    let delivered = |sink: &Sink| -> HashSet<String> {
-        sink.received()
-            .into_iter()
-            .filter(|r| r.delivered())
-            .map(|r| r.event_id)
-            .collect()
-    };
-    let waited = wait_until(
-        "every accepted event delivered",
-        Duration::from_secs(60),
-        || sink.delivered_count(),
-        || accepted.is_subset(&delivered(&sink)),
-    );
+    let accepted = published.accepted_ids();
+    let waited = sink.wait_delivered(&accepted, Duration::from_secs(60));
     let drained = killed_at.elapsed();
     // The dead node's claims are retried only once their lease ends: wait for that, so
     // the duplicate figure and the attempt log are complete.
@@ -114,100 +90,155 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let attempts = rt.block_on(api.all(&format!(
         "/api/v1/attempts?tenant_id=scale&destination_id={destination}"
     )))?;
-
-    let received = sink.received();
-    let mut deliveries: HashMap<&str, usize> = HashMap::new();
-    let mut by_node: HashMap<String, usize> = HashMap::new();
-    for r in received.iter().filter(|r| r.delivered()) {
-        *deliveries.entry(r.event_id.as_str()).or_default() += 1;
-        *by_node
-            .entry(r.sender.clone().unwrap_or_else(|| "unknown".into()))
-            .or_default() += 1;
+    let outcome = Outcome {
+        total,
+        accepted: accepted.len(),
+        unanswered: published.unanswered.load(Ordering::Relaxed),
+        tally: sink.tally(&accepted),
+        concurrent: sink.concurrent(),
+        twice: attempt_numbers_twice(&attempts),
+        attempts: attempts.len(),
+        tasks,
+        drained,
+        delivered_at_kill,
+    };
+    outcome.report();
+    if !outcome.tally.lost.is_empty() {
+        bail!(
+            "{} accepted events never delivered, e.g. {:?}; node 1 log tail:\n{}",
+            outcome.tally.lost.len(),
+            &outcome.tally.lost[..outcome.tally.lost.len().min(10)],
+            first.log_tail()
+        );
     }
-    let lost = accepted
-        .iter()
-        .filter(|id| !deliveries.contains_key(id.as_str()))
-        .count();
-    let extra: usize = deliveries.values().map(|n| n - 1).sum();
-    let concurrent = sink.concurrent();
+    waited?;
+    if !outcome.concurrent.is_empty() || !outcome.twice.is_empty() {
+        bail!(
+            "deliveries claimed twice at once: at the sink {:?}, in the attempt log {:?}",
+            &outcome.concurrent[..outcome.concurrent.len().min(10)],
+            &outcome.twice[..outcome.twice.len().min(10)]
+        );
+    }
+    first.stop();
+    second.stop();
+    Ok(())
+}
+
+/// What the run showed.
+struct Outcome {
+    total: usize,
+    accepted: usize,
+    unanswered: usize,
+    tally: Tally,
+    /// Events with two requests open at once at the sink.
+    concurrent: Vec<String>,
+    /// (event, attempt number) recorded twice.
+    twice: Vec<(String, i64)>,
+    attempts: usize,
+    tasks: Value,
+    /// From the kill to the last accepted event delivered.
+    drained: Duration,
+    delivered_at_kill: usize,
+}
+
+impl Outcome {
+    fn report(&self) {
+        figure(
+            "scale-out/accepted",
+            format!(
+                "{} of {} events answered 202 by two nodes on one PostgreSQL database (node 2 killed with kill -9 after {}; {} publishes cut by the kill)",
+                self.accepted,
+                self.total,
+                self.total / 3,
+                self.unanswered,
+            ),
+        );
+        figure("scale-out/lost", self.tally.lost.len());
+        figure(
+            "scale-out/claimed twice at the same time",
+            format!(
+                "{} (requests for one event open at once at the sink: {}; attempt numbers recorded twice: {} of {} attempts)",
+                self.concurrent.len() + self.twice.len(),
+                self.concurrent.len(),
+                self.twice.len(),
+                self.attempts
+            ),
+        );
+        figure(
+            "scale-out/duplicates",
+            format!(
+                "{} ({} repeated deliveries: answered by the sink, but the node died before recording it)",
+                percent(self.tally.duplicates, self.accepted),
+                self.tally.duplicates
+            ),
+        );
+        let by_node: Vec<String> = self
+            .tally
+            .by_sender
+            .iter()
+            .map(|(node, n)| format!("{node} {n}"))
+            .collect();
+        figure("scale-out/deliveries by node", by_node.join(", "));
+        figure("scale-out/tasks", task_line(&self.tasks));
+        figure(
+            "scale-out/kill to last delivery (s)",
+            format!(
+                "{:.1} ({} of the events were delivered when node 2 died; its claims lease for {} s)",
+                self.drained.as_secs_f64(),
+                self.delivered_at_kill,
+                PLUGIN_TIMEOUT_MS * 2 / 1000 + 5
+            ),
+        );
+    }
+}
+
+/// Lets the sink name each connection by the server process holding its other end.
+fn name_senders(sink: &Sink) -> Names {
+    let names: Names = Arc::default();
+    let lookup = names.clone();
+    sink.identify_peers(Arc::new(move |peer| {
+        let names = lookup.lock().expect("names").clone();
+        let pids: Vec<u32> = names.iter().map(|(pid, _)| *pid).collect();
+        let pid = socket_owner(peer, &pids)?;
+        names.into_iter().find(|(p, _)| *p == pid).map(|(_, n)| n)
+    }));
+    names
+}
+
+/// `kill -9` node 2, and after a second start it again (its claims stay leased).
+fn kill_and_restart(
+    node: Server,
+    config: &ServerConfig,
+    nodes: &Nodes,
+    names: &Names,
+) -> Result<Server> {
+    nodes.set(1, None);
+    node.kill9();
+    std::thread::sleep(Duration::from_secs(1));
+    let node = Server::start(config)?;
+    names
+        .lock()
+        .expect("names")
+        .push((node.pid(), "node 2 restarted".to_string()));
+    nodes.set(1, Some(node.addr()));
+    Ok(node)
+}
+
+/// (event, attempt number) pairs the attempt log holds more than once.
+fn attempt_numbers_twice(attempts: &[Value]) -> Vec<(String, i64)> {
     let mut numbers: HashMap<(String, i64), usize> = HashMap::new();
-    for a in &attempts {
+    for a in attempts {
         let key = (
             a["event_id"].as_str().unwrap_or_default().to_string(),
             a["attempt_number"].as_i64().unwrap_or_default(),
         );
         *numbers.entry(key).or_default() += 1;
     }
-    let twice: Vec<&(String, i64)> = numbers
-        .iter()
-        .filter(|(_, n)| **n > 1)
+    let mut twice: Vec<(String, i64)> = numbers
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
         .map(|(k, _)| k)
         .collect();
-    let mut nodes_line: Vec<String> = by_node.iter().map(|(n, c)| format!("{n} {c}")).collect();
-    nodes_line.sort();
-
-    figure(
-        "scale-out/accepted",
-        format!(
-            "{} of {total} events answered 202 by two nodes on one PostgreSQL database (node 2 killed with kill -9 after {}; {} publishes cut by the kill)",
-            accepted.len(),
-            total / 3,
-            published.unanswered.load(std::sync::atomic::Ordering::Relaxed),
-        ),
-    );
-    figure("scale-out/lost", lost);
-    figure(
-        "scale-out/claimed twice at the same time",
-        format!(
-            "{} (requests for one event open at once at the sink: {}; attempt numbers recorded twice: {} of {} attempts)",
-            concurrent.len() + twice.len(),
-            concurrent.len(),
-            twice.len(),
-            attempts.len()
-        ),
-    );
-    figure(
-        "scale-out/duplicates",
-        format!(
-            "{} ({extra} repeated deliveries: answered by the sink, but the node died before recording it)",
-            percent(extra, accepted.len())
-        ),
-    );
-    figure("scale-out/deliveries by node", nodes_line.join(", "));
-    figure(
-        "scale-out/tasks",
-        format!(
-            "{} finished, {} failed, {} still queued or claimed",
-            tasks["finished"],
-            tasks["failed"],
-            tasks["new"].as_u64().unwrap_or(0) + tasks["processing"].as_u64().unwrap_or(0)
-        ),
-    );
-    figure(
-        "scale-out/kill to last delivery (s)",
-        format!(
-            "{:.1} ({} of the events were delivered when node 2 died; its claims lease for {} s)",
-            drained.as_secs_f64(),
-            delivered_at_kill,
-            PLUGIN_TIMEOUT_MS * 2 / 1000 + 5
-        ),
-    );
-    published.no_refusals()?;
-    if lost > 0 {
-        bail!(
-            "{lost} accepted events never delivered; node 1 log tail:\n{}",
-            first.log_tail()
-        );
-    }
-    waited?;
-    if !concurrent.is_empty() || !twice.is_empty() {
-        bail!(
-            "deliveries claimed twice at once: at the sink {:?}, in the attempt log {:?}",
-            &concurrent[..concurrent.len().min(10)],
-            &twice[..twice.len().min(10)]
-        );
-    }
-    first.stop();
-    second.stop();
-    Ok(())
+    twice.sort();
+    twice
 }

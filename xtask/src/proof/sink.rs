@@ -4,7 +4,7 @@
 //! without ever answering. Two requests for one event in flight at the same time are
 //! counted as they happen: that is a delivery claimed twice at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,6 +67,18 @@ impl Received {
     pub fn delivered(&self) -> bool {
         matches!(self.status, Some(s) if (200..300).contains(&s))
     }
+}
+
+/// Deliveries of a set of accepted events, as a sink saw them.
+pub struct Tally {
+    /// Accepted events never answered with a 2xx, sorted.
+    pub lost: Vec<String>,
+    /// 2xx answers beyond the first per event.
+    pub duplicates: usize,
+    /// Events delivered that were not among the accepted (their 202 never arrived).
+    pub unaccepted: usize,
+    /// 2xx answers per sender name (`unknown` when unnamed).
+    pub by_sender: BTreeMap<String, usize>,
 }
 
 /// Names the process behind a connection from its peer address (see
@@ -166,16 +178,55 @@ impl Sink {
 
     /// How many distinct events were answered with a 2xx.
     pub fn delivered_count(&self) -> usize {
+        self.delivered_ids().len()
+    }
+
+    /// Event ids answered with a 2xx.
+    pub fn delivered_ids(&self) -> HashSet<String> {
         let state = self.state.lock().expect("sink state");
-        let mut ids: Vec<&str> = state
+        state
             .received
             .iter()
             .filter(|r| r.delivered())
-            .map(|r| r.event_id.as_str())
+            .map(|r| r.event_id.clone())
+            .collect()
+    }
+
+    /// Waits until every event of `accepted` has been answered with a 2xx; fails when no
+    /// new event arrived for `stall`.
+    pub fn wait_delivered(&self, accepted: &HashSet<String>, stall: Duration) -> Result<()> {
+        super::load::wait_until(
+            "every accepted event delivered",
+            stall,
+            || self.delivered_count(),
+            || accepted.is_subset(&self.delivered_ids()),
+        )
+    }
+
+    /// How the events of `accepted` fared at this sink.
+    pub fn tally(&self, accepted: &HashSet<String>) -> Tally {
+        let mut deliveries: HashMap<String, usize> = HashMap::new();
+        let mut by_sender: BTreeMap<String, usize> = BTreeMap::new();
+        for r in self.received().into_iter().filter(Received::delivered) {
+            let sender = r.sender.unwrap_or_else(|| "unknown".into());
+            *by_sender.entry(sender).or_default() += 1;
+            *deliveries.entry(r.event_id).or_default() += 1;
+        }
+        let mut lost: Vec<String> = accepted
+            .iter()
+            .filter(|id| !deliveries.contains_key(*id))
+            .cloned()
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.len()
+        lost.sort();
+        Tally {
+            lost,
+            duplicates: deliveries.values().map(|n| n - 1).sum(),
+            unaccepted: deliveries
+                .keys()
+                .filter(|id| !accepted.contains(*id))
+                .count(),
+            by_sender,
+        }
     }
 
     /// The name of the process behind `peer`, looked up until one is found.

@@ -92,6 +92,13 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         },
     )?;
     let tracker = tracker.into_inner();
+    drift(&windows, tracker.pending.len(), accepted)?;
+    server.stop();
+    Ok(())
+}
+
+/// The drift figures, last window against the first; fails when memory kept growing.
+fn drift(windows: &[Window], lost: usize, accepted: usize) -> Result<()> {
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         bail!("the soak ran no window");
     };
@@ -103,10 +110,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "soak/latency drift p99 (ms, first -> last window)",
         format!("{:.1} -> {:.1}", first.p99_ms, last.p99_ms),
     );
-    figure(
-        "soak/lost",
-        format!("{} of {accepted} accepted", tracker.pending.len()),
-    );
+    figure("soak/lost", format!("{lost} of {accepted} accepted"));
     let limit =
         (first.rss_kib as f64 * (1.0 + RSS_GROWTH_LIMIT)) as u64 + RSS_GROWTH_SLACK_MIB * 1024;
     if last.rss_kib > limit {
@@ -116,7 +120,6 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             last.rss_kib / 1024
         );
     }
-    server.stop();
     Ok(())
 }
 
