@@ -55,27 +55,32 @@ pub fn build(dir: &Path, out: Option<PathBuf>, toolchain: Choice) -> Result<Path
 fn build_rust(project: &Project, out: &Path, choice: Choice) -> Result<()> {
     let toolchain = Toolchain::detect(choice)?;
     println!("toolchain: {}", toolchain.describe());
-    let target_dir = rust_target_dir();
-    match &target_dir {
-        Some(dir) => println!(
-            "cargo target dir: {} (shared by your plugin projects; set CARGO_TARGET_DIR to choose another)",
-            dir.display()
-        ),
-        None => println!(
-            "cargo target dir: {} (CARGO_TARGET_DIR)",
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_default()
-        ),
-    }
-    rust::build(project, out, &toolchain, target_dir.as_deref())
+    let (target_dir, shared) = rust_target_dir();
+    println!(
+        "cargo target dir: {}{}",
+        target_dir.display(),
+        if shared {
+            " (shared by your plugin projects; CARGO_TARGET_DIR chooses another)"
+        } else {
+            " (CARGO_TARGET_DIR)"
+        }
+    );
+    rust::build(project, out, &toolchain, Some(&target_dir))
 }
 
-/// Cargo's target directory for Rust projects: `None` when `CARGO_TARGET_DIR` is set
-/// (cargo uses it), else `wasm-target` under [`tools_dir`], shared by all projects.
-fn rust_target_dir() -> Option<PathBuf> {
-    if std::env::var_os("CARGO_TARGET_DIR").is_some_and(|d| !d.is_empty()) {
-        return None;
+/// Cargo's target directory for Rust projects and whether it is the shared default:
+/// `CARGO_TARGET_DIR` when set (relative to the current folder, as cargo would take it
+/// there; cargo itself runs in the project), else `wasm-target` under [`tools_dir`],
+/// shared by all projects.
+fn rust_target_dir() -> (PathBuf, bool) {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let dir = std::env::current_dir().map_or(dir.clone(), |cwd| cwd.join(dir));
+            (dir, false)
+        }
+        None => (tools_dir().join("wasm-target"), true),
     }
-    Some(tools_dir().join("wasm-target"))
 }
 
 /// Where build tools (componentize-py's virtualenv) and the Rust target directory are
