@@ -42,11 +42,20 @@ pub struct Options {
 }
 
 impl Options {
+    /// One compiled-plugin cache next to the binary for every bench server, so a server
+    /// start loads the components (the JS and Python examples take tens of seconds to
+    /// compile) instead of compiling them again.
     pub(super) fn server_config(&self) -> ServerConfig {
+        let cache = self
+            .binary
+            .parent()
+            .map(|dir| dir.join("bench-plugin-cache"))
+            .unwrap_or_else(|| PathBuf::from("bench-plugin-cache"));
         ServerConfig {
             database_url: self.database_url.clone(),
             ..ServerConfig::new(&self.binary, &self.plugins_dir)
         }
+        .env("OUTRIDER_CACHE_DIR", cache.to_string_lossy())
     }
 }
 
