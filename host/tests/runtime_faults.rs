@@ -302,3 +302,34 @@ async fn loopback_delivery_is_denied_without_an_allowance() {
         "a refused delivery reached the sink"
     );
 }
+
+#[tokio::test]
+async fn an_instance_that_grew_large_is_not_kept_warm() {
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        memory_limit: 64 * 1024 * 1024,
+        instance_reuse: 100,
+        ..config(true)
+    })
+    .unwrap();
+    // fault-output returns normally (a `fail`) after building ~24 MiB of output.
+    let big = runtime.load(&fixture("fault-output")).await.unwrap();
+    let target = target_for(&big, "http://127.0.0.1:9/");
+    for _ in 0..2 {
+        assert!(matches!(
+            big.deliver(&target, &event()).await,
+            Err(DeliveryFailure::Fail { .. })
+        ));
+    }
+    assert_eq!(big.idle_instances(), 0, "a grown instance must not be held");
+    assert_eq!(big.warm_calls(), 0);
+
+    // A small one, failing the same way, is kept and reused.
+    let echo = runtime.load(&fixture("echo")).await.unwrap();
+    let sink = Sink::start().await;
+    let target = target_for(&echo, &sink.url);
+    for _ in 0..2 {
+        let _ = echo.deliver(&target, &event()).await;
+    }
+    assert_eq!(echo.idle_instances(), 1);
+    assert_eq!(echo.warm_calls(), 1);
+}

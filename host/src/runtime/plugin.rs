@@ -35,6 +35,12 @@ use super::manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
 use super::network::HostAllowlist;
 use super::reuse::{IdlePool, TargetKey};
 
+/// Largest linear memory an instance may have grown to and still be kept warm: idle
+/// instances keep their memory, so one that grew large (a plugin building a huge
+/// output, say) is dropped rather than held for the next call. Rust plugins use 1-2
+/// MiB, componentize-js/-py ones start at 9-12 MiB.
+const REUSE_MAX_MEMORY: usize = 16 * 1024 * 1024;
+
 /// Per-call limits, copied from the runtime configuration at load.
 #[derive(Clone, Debug)]
 pub(crate) struct CallLimits {
@@ -358,7 +364,7 @@ impl LoadedPlugin {
         }
     }
 
-    /// Keep the instance of a call that completed cleanly, if reusing.
+    /// Keep the instance of a call that completed cleanly and stayed small, if reusing.
     fn keep(
         &self,
         key: Option<TargetKey>,
@@ -368,7 +374,11 @@ impl LoadedPlugin {
     ) {
         if let (Some(key), Some(instance)) = (key, instance) {
             let data = store.data();
-            if data.denials.is_empty() && !data.timed_out && !data.limiter.hit {
+            if data.denials.is_empty()
+                && !data.timed_out
+                && !data.limiter.hit
+                && data.limiter.peak <= REUSE_MAX_MEMORY
+            {
                 self.idle.put(key, store, instance, uses + 1);
             }
         }
