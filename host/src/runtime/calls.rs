@@ -195,6 +195,14 @@ pub enum CallError {
     Fault(#[from] Fault),
 }
 
+/// Longest message kept from a plugin's failure (delivery, transformation, field error):
+/// messages end up in logs, attempt rows and API answers, so megabytes returned by a
+/// plugin are cut here, once, right after the call.
+pub const MESSAGE_CAP: usize = 4096;
+
+/// Most field errors kept from one `validate` call.
+pub const FIELD_ERRORS_CAP: usize = 100;
+
 /// Cut `text` to at most `cap` bytes on a char boundary.
 pub(crate) fn cap_text(mut text: String, cap: usize) -> String {
     if text.len() > cap {

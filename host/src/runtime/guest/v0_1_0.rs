@@ -17,7 +17,9 @@ use wasmtime::Store;
 use super::{TargetJson, TransformRejection};
 use crate::runtime::bindings::v0_1_0::{destination, plugin, transformer};
 use crate::runtime::call::CallContext;
-use crate::runtime::calls::{Delivered, DeliveryFailure, Event, Target};
+use crate::runtime::calls::{
+    cap_text, Delivered, DeliveryFailure, Event, Target, FIELD_ERRORS_CAP, MESSAGE_CAP,
+};
 use crate::runtime::manifest::{FieldError, Manifest, PrototypeKind, TestCase};
 use crate::runtime::validate::{ExportSet, LoadError};
 
@@ -236,7 +238,16 @@ impl Exports {
         };
         Ok(match result {
             Ok(()) => Vec::new(),
-            Err(errors) => errors.into_iter().map(FieldError::from).collect(),
+            Err(errors) => errors
+                .into_iter()
+                .take(FIELD_ERRORS_CAP)
+                .map(|e| {
+                    let mut e = FieldError::from(e);
+                    e.field = cap_text(e.field, MESSAGE_CAP);
+                    e.message = cap_text(e.message, MESSAGE_CAP);
+                    e
+                })
+                .collect(),
         })
     }
 
@@ -281,19 +292,19 @@ impl Exports {
                 response_body: ok.response_body,
             }),
             Err(destination::DeliveryError::Retry(r)) => Err(DeliveryFailure::Retry {
-                message: r.failure.message,
+                message: cap_text(r.failure.message, MESSAGE_CAP),
                 status_code: r.failure.status_code,
                 response_body: r.failure.response_body,
                 retry_after: r.retry_after_ms.map(Duration::from_millis),
             }),
             Err(destination::DeliveryError::Fail(f)) => Err(DeliveryFailure::Fail {
-                message: f.message,
+                message: cap_text(f.message, MESSAGE_CAP),
                 status_code: f.status_code,
                 response_body: f.response_body,
             }),
             Err(destination::DeliveryError::Misconfigured(f)) => {
                 Err(DeliveryFailure::Misconfigured {
-                    message: f.message,
+                    message: cap_text(f.message, MESSAGE_CAP),
                     status_code: f.status_code,
                     response_body: f.response_body,
                 })
@@ -325,10 +336,10 @@ impl Exports {
         Ok(match result {
             Ok(outputs) => Ok(outputs),
             Err(transformer::TransformError::InvalidInput(m)) => {
-                Err(TransformRejection::InvalidInput(m))
+                Err(TransformRejection::InvalidInput(cap_text(m, MESSAGE_CAP)))
             }
             Err(transformer::TransformError::Misconfigured(m)) => {
-                Err(TransformRejection::Misconfigured(m))
+                Err(TransformRejection::Misconfigured(cap_text(m, MESSAGE_CAP)))
             }
         })
     }
