@@ -4,7 +4,7 @@
 //! Setting up a call is deliberately cheap: one `Store`, a small struct, the epoch
 //! callback; the WASI context is only built if the guest actually touches WASI.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -12,6 +12,7 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::capabilities::{self, Capabilities};
+use super::long_calls::Slot;
 use super::network::HostAllowlist;
 
 /// Who a call is made for, for log fields.
@@ -106,6 +107,11 @@ pub struct CallContext {
     pub denials: Vec<String>,
     /// Log messages emitted so far (rate limit).
     pub log_count: u32,
+    /// Epoch ticks the call has seen while running wasm (see
+    /// [`long_calls`](super::long_calls)).
+    pub wasm_ticks: u32,
+    /// The long-call slots the call holds for its current tick, if past its grace.
+    long_slots: Arc<Mutex<Vec<Slot>>>,
 }
 
 impl CallContext {
@@ -130,6 +136,8 @@ impl CallContext {
             state_scope,
             denials: Vec::new(),
             log_count: 0,
+            wasm_ticks: 0,
+            long_slots: Arc::default(),
         }
     }
 
@@ -140,6 +148,16 @@ impl CallContext {
         self.limiter.hit = false;
         self.denials.clear();
         self.log_count = 0;
+        self.wasm_ticks = 0;
+        self.release_long_slot();
+    }
+
+    /// Give back the long-call slots the call holds, if any (its tick or the call ended).
+    pub fn release_long_slot(&self) {
+        let mut held = self.long_slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = std::mem::take(&mut *held);
+        drop(held);
+        drop(slots);
     }
 
     /// Time left before the deadline.
@@ -177,7 +195,8 @@ impl WasiView for CallContext {
 }
 
 /// A new store for one call: memory limiter, and an epoch deadline that yields to tokio
-/// on every tick and traps once the wall-clock deadline has passed.
+/// on every tick (past [`GRACE_TICKS`](super::long_calls::GRACE_TICKS), to queue for a
+/// long-call slot) and traps once the wall-clock deadline has passed.
 pub fn new_store(engine: &wasmtime::Engine, data: CallContext) -> Store<CallContext> {
     let mut store = Store::new(engine, data);
     store.limiter(|data| &mut data.limiter);
@@ -188,7 +207,25 @@ pub fn new_store(engine: &wasmtime::Engine, data: CallContext) -> Store<CallCont
             data.timed_out = true;
             return Err(wasmtime::Error::msg("plugin call exceeded its deadline"));
         }
-        Ok(UpdateDeadline::Yield(1))
+        data.wasm_ticks = data.wasm_ticks.saturating_add(1);
+        let gates = data.caps.long_calls.gates_for(data.wasm_ticks);
+        if gates.is_empty() {
+            return Ok(UpdateDeadline::Yield(1));
+        }
+        // A long call: give its slots back and queue for the next tick's.
+        data.release_long_slot();
+        let (held, plugin) = (data.long_slots.clone(), data.labels.plugin.clone());
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                let mut slots = Vec::with_capacity(gates.len());
+                for gate in gates {
+                    slots.push(gate.acquire(plugin.clone()).await);
+                }
+                *held.lock().unwrap_or_else(|p| p.into_inner()) = slots;
+            }),
+        ))
     });
     store
 }
@@ -259,7 +296,7 @@ pub async fn with_deadline<T>(
     deadline: Instant,
     fut: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> Result<wasmtime::Result<T>, Fault> {
-    let grace = super::engine::EPOCH_TICK * 5;
+    let grace = std::time::Duration::from_millis(50);
     let budget = deadline.saturating_duration_since(Instant::now()) + grace;
     tokio::time::timeout(budget, fut)
         .await

@@ -34,6 +34,7 @@ pub mod capabilities;
 pub mod engine;
 pub mod fields;
 pub mod guest;
+pub mod long_calls;
 pub mod manifest;
 pub mod network;
 pub mod plugin;

@@ -314,6 +314,7 @@ impl LoadedPlugin {
         store: &Store<CallContext>,
         outcome: Result<wasmtime::Result<T>, Fault>,
     ) -> Result<T, Fault> {
+        store.data().release_long_slot();
         self.peak_memory
             .fetch_max(store.data().limiter.peak, Ordering::Relaxed);
         let result = match outcome {

@@ -11,6 +11,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::v0_1_0::types;
 
 use super::call::CallContext;
+use super::long_calls::LongCalls;
 use super::network::NetworkPolicy;
 
 pub mod http;
@@ -32,6 +33,8 @@ pub struct Capabilities {
     pub state: state::StateStore,
     /// Raw TCP: limits and the per-destination connection pool.
     pub tcp: tcp::TcpCapability,
+    /// The gates long-running calls take turns at.
+    pub long_calls: LongCalls,
 }
 
 impl Capabilities {
@@ -43,6 +46,7 @@ impl Capabilities {
             policy,
             log: log::LogConfig::default(),
             state: state::StateStore::default(),
+            long_calls: LongCalls::for_this_machine(super::engine::EPOCH_TICK),
         })
     }
 }
