@@ -1,9 +1,0 @@
-//! proof/faults: not written yet.
-
-use anyhow::{bail, Result};
-
-use super::Ctx;
-
-pub fn run(_ctx: &Ctx) -> Result<()> {
-    bail!("not written yet")
-}
