@@ -244,6 +244,14 @@ async fn create(
 /// The schedule, if the caller may see it.
 async fn owned(principal: &Principal, state: &AppState, id: &str) -> ApiResult<ScheduleRow> {
     let row = state.store.schedule(id).await?;
+    // Another tenant's schedule answers as a missing one: neither its existence nor its
+    // owner is revealed.
+    if principal
+        .tenant_id()
+        .is_some_and(|own| own != row.tenant_id)
+    {
+        return Err(ApiError::not_found(format!("schedule {id}")));
+    }
     principal.require_tenant_access(&row.tenant_id)?;
     Ok(row)
 }
