@@ -9,6 +9,7 @@ mod harness;
 mod compat;
 mod configurations;
 mod gateway;
+mod net_check;
 mod openapi;
 mod operations;
 mod plugin_examples;

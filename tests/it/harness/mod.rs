@@ -4,7 +4,7 @@ mod receiver;
 mod server;
 
 pub use receiver::{Received, TestReceiver};
-pub use server::{workspace_root, TestServer, ADMIN_KEY, ENCRYPTION_KEY};
+pub use server::{binary_path, workspace_root, TestServer, ADMIN_KEY, ENCRYPTION_KEY};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -30,7 +30,8 @@ fn shared_cache_dir() -> PathBuf {
         .join("test-plugin-cache")
 }
 
-fn binary_path() -> PathBuf {
+/// The `outrider` binary under test (`OUTRIDER_BIN`, else `target/debug/outrider`).
+pub fn binary_path() -> PathBuf {
     if let Ok(path) = std::env::var("OUTRIDER_BIN") {
         return PathBuf::from(path);
     }
