@@ -109,11 +109,7 @@ const MAX_RSS_GROWTH_MIB: u64 = 512;
 const CALLS_DRAIN: Duration = Duration::from_secs(12);
 
 pub fn run(ctx: &Ctx) -> Result<()> {
-    let mut config = ctx.server();
-    if let Ok(v) = std::env::var("XX_EVENT_INTERVAL") {
-        config = config.env("XX_EVENT_INTERVAL", v);
-    }
-    let server = Server::start(&config)?;
+    let server = Server::start(&ctx.server())?;
     let rt = runtime()?;
     let result = rt.block_on(scenario(ctx, &server));
     if result.is_err() {
