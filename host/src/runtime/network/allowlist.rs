@@ -70,12 +70,13 @@ impl HostAllowlist {
         for key in &access.url_fields {
             match config.get(key) {
                 Some(Value::String(value)) => match url_hosts(value) {
-                    Some(hosts) => list.rules.extend(hosts.into_iter().map(|(host, port)| {
-                        HostRule {
-                            host: HostPattern::Exact(host),
-                            port,
-                        }
-                    })),
+                    Some(hosts) => {
+                        list.rules
+                            .extend(hosts.into_iter().map(|(host, port)| HostRule {
+                                host: HostPattern::Exact(host),
+                                port,
+                            }))
+                    }
                     None => list.skipped.push(format!(
                         "config.{key} is not a URL, host[:port] or comma-separated list of them"
                     )),
