@@ -87,6 +87,12 @@ pub fn render(plugins_loaded: usize, plugins_quarantined: usize, unfinished: i64
             ("{state=\"quarantined\"}".into(), plugins_quarantined as u64),
         ],
     );
+    metric(
+        "outrider_plugin_calls_slow_lane_total",
+        "counter",
+        "Plugin calls that ran past their grace and moved to the low-priority slow lane.",
+        &[(String::new(), crate::runtime::slow_lane::moved_calls())],
+    );
     crate::runtime::capabilities::tcp::render_metrics(&mut out);
     out
 }

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::capabilities::{self, Capabilities};
 use super::long_calls::Slot;
 use super::network::HostAllowlist;
+use super::slow_lane::{Demote, LaneCall};
 
 /// Who a call is made for, for log fields.
 #[derive(Clone, Debug, Default)]
@@ -112,6 +113,8 @@ pub struct CallContext {
     pub wasm_ticks: u32,
     /// The long-call slots the call holds for its current tick, if past its grace.
     long_slots: Arc<Mutex<Vec<Slot>>>,
+    /// Set past the grace: the call moves to the [`slow_lane`](super::slow_lane).
+    demote: Demote,
 }
 
 impl CallContext {
@@ -138,6 +141,7 @@ impl CallContext {
             log_count: 0,
             wasm_ticks: 0,
             long_slots: Arc::default(),
+            demote: Demote::default(),
         }
     }
 
@@ -149,6 +153,7 @@ impl CallContext {
         self.denials.clear();
         self.log_count = 0;
         self.wasm_ticks = 0;
+        self.demote = Demote::default();
         self.release_long_slot();
     }
 
@@ -212,7 +217,9 @@ pub fn new_store(engine: &wasmtime::Engine, data: CallContext) -> Store<CallCont
         if gates.is_empty() {
             return Ok(UpdateDeadline::Yield(1));
         }
-        // A long call: give its slots back and queue for the next tick's.
+        // A long call: on to the slow lane (at this yield, the first time), give its
+        // slots back and queue for the next tick's.
+        data.demote.set();
         data.release_long_slot();
         let (held, plugin) = (data.long_slots.clone(), data.labels.plugin.clone());
         Ok(UpdateDeadline::YieldCustom(
@@ -289,16 +296,31 @@ pub fn describe(err: &wasmtime::Error) -> String {
     text
 }
 
-/// Run `fut` (a guest call in `store`) under the store's deadline, plus a small grace
-/// for the epoch ticker: a guest blocked in a host call is stopped here, a guest
-/// spinning in wasm by its epoch callback.
-pub async fn with_deadline<T>(
-    deadline: Instant,
-    fut: impl std::future::Future<Output = wasmtime::Result<T>>,
-) -> Result<wasmtime::Result<T>, Fault> {
-    let grace = std::time::Duration::from_millis(50);
+/// What a guest call that owned its store gives back: its result and the store, or the
+/// fault that stopped it before it returned (the store is then gone with the call).
+pub type Ran<T> = Result<(wasmtime::Result<T>, Store<CallContext>), Fault>;
+
+/// Run `call`, a guest call that owns `store`, under the store's deadline (plus a small
+/// grace for the epoch ticker: a guest blocked in a host call is stopped here, a guest
+/// spinning in wasm by its epoch callback). Past its grace the call moves to the
+/// [`slow_lane`](super::slow_lane), which is why it must own what it uses.
+pub async fn run<T, F>(
+    store: Store<CallContext>,
+    call: impl FnOnce(Store<CallContext>) -> F,
+) -> Ran<T>
+where
+    F: std::future::Future<Output = (wasmtime::Result<T>, Store<CallContext>)> + Send + 'static,
+    T: Send + 'static,
+{
+    let deadline = store.data().deadline;
+    let demote = store.data().demote.clone();
+    let grace = Duration::from_millis(50);
     let budget = deadline.saturating_duration_since(Instant::now()) + grace;
-    tokio::time::timeout(budget, fut)
-        .await
-        .map_err(|_| Fault::Timeout)
+    match tokio::time::timeout(budget, LaneCall::new(demote, call(store))).await {
+        Ok(Ok((result, store))) => Ok((result, store)),
+        Ok(Err(_stopped)) => Err(Fault::Unavailable(
+            "the plugin runtime is shutting down".into(),
+        )),
+        Err(_elapsed) => Err(Fault::Timeout),
+    }
 }

@@ -16,10 +16,11 @@
 //!   it was held, so all runaway calls together use at most a tenth of a core until
 //!   their deadline ends them.
 //!
-//! Either way long calls never hold more workers than the long-call gate's slots, so
-//! the other workers keep serving everything else (tokio looks at its shared queue only
-//! every few dozen polls while a worker has local work, so two workers both busy with
-//! spinning calls would delay tasks woken from other threads by tens of milliseconds).
+//! Past the grace a call also leaves the server's workers for the
+//! [`slow_lane`](super::slow_lane), whose threads run at the lowest priority; the gates
+//! then share those threads between plugins. The first ticks past the grace (before the
+//! move takes effect) still run on a worker, and never more of them than the long-call
+//! gate's slots, so the other workers keep serving everything else.
 //!
 //! Turns are shared fairly between plugins (each waiting call is stamped with its
 //! plugin's next turn, never earlier than the turn being served), in arrival order

@@ -40,6 +40,7 @@ pub mod network;
 pub mod plugin;
 pub mod registry;
 pub mod reuse;
+pub mod slow_lane;
 pub mod validate;
 
 #[cfg(test)]
@@ -243,26 +244,29 @@ impl PluginRuntime {
             .await
             .map_err(|_| LoadError::Internal("all plugin instance slots are busy".into()))?
             .map_err(|_| LoadError::Internal("the plugin runtime is shutting down".into()))?;
-        let mut store = call::new_store(&inner.engine, data);
-        let deadline = store.data().deadline;
-        let outcome = call::with_deadline(deadline, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            if let Err(err) = guest.verify(&mut store, &instance) {
-                return Ok(Err(LoadError::Link(call::describe(&err))));
+        let store = call::new_store(&inner.engine, data);
+        let (pre_call, guest_call) = (pre.clone(), guest.clone());
+        let outcome = call::run(store, move |mut store| async move {
+            let result = async {
+                let instance = pre_call.instantiate_async(&mut store).await?;
+                if let Err(err) = guest_call.verify(&mut store, &instance) {
+                    return Ok(Err(LoadError::Link(call::describe(&err))));
+                }
+                Ok(Ok(guest_call.manifest(&mut store, &instance).await?))
             }
-            Ok(Ok(guest.manifest(&mut store, &instance).await?))
+            .await;
+            (result, store)
         })
         .await;
         let manifest = match outcome {
-            Ok(Ok(Ok(m))) => m,
-            Ok(Ok(Err(link))) => return Err(link),
-            Ok(Err(err)) => {
+            Ok((Ok(Ok(m)), _)) => m,
+            Ok((Ok(Err(link)), _)) => return Err(link),
+            Ok((Err(err), store)) => {
                 let fault = call::classify(&store, err);
                 return Err(LoadError::ManifestCall(fault.to_string()));
             }
             Err(fault) => return Err(LoadError::ManifestCall(fault.to_string())),
         };
-        drop(store);
         drop(slot);
         validate::check_manifest(&manifest, &export_set)?;
 

@@ -276,25 +276,30 @@ impl LoadedPlugin {
             credentials,
             ..Target::default()
         };
-        let mut store = self.store(Some(proto), Some(&target));
-        let deadline = store.data().deadline;
+        let store = self.store(Some(proto), Some(&target));
         let (config_json, credentials_json) =
             (target.config.to_string(), target.credentials.to_string());
-        let outcome = call::with_deadline(deadline, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            self.guest
-                .validate(
-                    &mut store,
-                    &instance,
-                    kind,
-                    prototype,
-                    config_json,
-                    credentials_json,
-                )
-                .await
+        let (pre, guest, prototype_id) =
+            (self.pre.clone(), self.guest.clone(), prototype.to_owned());
+        let outcome = call::run(store, move |mut store| async move {
+            let result = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                guest
+                    .validate(
+                        &mut store,
+                        &instance,
+                        kind,
+                        &prototype_id,
+                        config_json,
+                        credentials_json,
+                    )
+                    .await
+            }
+            .await;
+            (result, store)
         })
         .await;
-        let plugin_errors = self.finish(&store, outcome)?;
+        let (plugin_errors, _store) = self.finish(outcome)?;
         for e in plugin_errors {
             if !errors.iter().any(|h| h.field == e.field) {
                 errors.push(e);
@@ -308,18 +313,18 @@ impl LoadedPlugin {
         self.peak_memory.load(Ordering::Relaxed)
     }
 
-    /// Classify a call's outcome and update the crash count.
-    fn finish<T>(
-        &self,
-        store: &Store<CallContext>,
-        outcome: Result<wasmtime::Result<T>, Fault>,
-    ) -> Result<T, Fault> {
-        store.data().release_long_slot();
-        self.peak_memory
-            .fetch_max(store.data().limiter.peak, Ordering::Relaxed);
+    /// Classify a call's outcome; on success the store comes back (to be kept or dropped).
+    fn finish<T>(&self, outcome: call::Ran<T>) -> Result<(T, Store<CallContext>), Fault> {
         let result = match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(call::classify(store, err)),
+            Ok((result, store)) => {
+                store.data().release_long_slot();
+                self.peak_memory
+                    .fetch_max(store.data().limiter.peak, Ordering::Relaxed);
+                match result {
+                    Ok(value) => Ok((value, store)),
+                    Err(err) => Err(call::classify(&store, err)),
+                }
+            }
             Err(fault) => Err(fault),
         };
         if let Err(fault) = &result {
@@ -370,10 +375,10 @@ impl LoadedPlugin {
         &self,
         key: Option<TargetKey>,
         store: Store<CallContext>,
-        instance: Option<Instance>,
+        instance: Instance,
         uses: u32,
     ) {
-        if let (Some(key), Some(instance)) = (key, instance) {
+        if let Some(key) = key {
             let data = store.data();
             if data.denials.is_empty()
                 && !data.timed_out
@@ -403,24 +408,25 @@ impl LoadedPlugin {
         };
         let _slot = self.slot().await?;
         let json = TargetJson::new(target);
-        let (mut store, warm, key, uses) = self.store_for_target(proto, target, &json);
-        let deadline = store.data().deadline;
-        let outcome = call::with_deadline(deadline, async {
-            let instance = match warm {
-                Some(instance) => instance,
-                None => self.pre.instantiate_async(&mut store).await?,
-            };
-            let result = self
-                .guest
-                .deliver(&mut store, &instance, target, &json, event)
-                .await?;
-            Ok((instance, result))
+        let (store, warm, key, uses) = self.store_for_target(proto, target, &json);
+        let (pre, guest) = (self.pre.clone(), self.guest.clone());
+        let (target, event) = (target.clone(), event.clone());
+        let outcome = call::run(store, move |mut store| async move {
+            let result = async {
+                let instance = match warm {
+                    Some(instance) => instance,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
+                let result = guest
+                    .deliver(&mut store, &instance, &target, &json, &event)
+                    .await?;
+                Ok((instance, result))
+            }
+            .await;
+            (result, store)
         })
         .await;
-        let (instance, result) = match self.finish(&store, outcome) {
-            Ok((instance, result)) => (Some(instance), result),
-            Err(fault) => return Err(fault.into()),
-        };
+        let ((instance, result), store) = self.finish(outcome).map_err(DeliveryFailure::from)?;
         let denied = store.data().denials.first().cloned();
         self.keep(key, store, instance, uses);
         let cap = self.limits.response_cap;
@@ -457,24 +463,24 @@ impl LoadedPlugin {
         let _slot = self.slot().await?;
         let json = TargetJson::new(target);
         let input = input.to_string();
-        let (mut store, warm, key, uses) = self.store_for_target(proto, target, &json);
-        let deadline = store.data().deadline;
-        let outcome = call::with_deadline(deadline, async {
-            let instance = match warm {
-                Some(instance) => instance,
-                None => self.pre.instantiate_async(&mut store).await?,
-            };
-            let result = self
-                .guest
-                .transform(&mut store, &instance, target, &json, &input)
-                .await?;
-            Ok((instance, result))
+        let (store, warm, key, uses) = self.store_for_target(proto, target, &json);
+        let (pre, guest, target) = (self.pre.clone(), self.guest.clone(), target.clone());
+        let outcome = call::run(store, move |mut store| async move {
+            let result = async {
+                let instance = match warm {
+                    Some(instance) => instance,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
+                let result = guest
+                    .transform(&mut store, &instance, &target, &json, &input)
+                    .await?;
+                Ok((instance, result))
+            }
+            .await;
+            (result, store)
         })
         .await;
-        let (instance, result) = match self.finish(&store, outcome) {
-            Ok((instance, result)) => (Some(instance), result),
-            Err(fault) => return Err(fault.into()),
-        };
+        let ((instance, result), store) = self.finish(outcome).map_err(TransformFailure::from)?;
         let denied = store.data().denials.first().cloned();
         self.keep(key, store, instance, uses);
         match result {
@@ -495,13 +501,17 @@ impl LoadedPlugin {
     /// The self-tests the plugin ships (not run here).
     pub async fn self_tests(&self) -> Result<Vec<TestCase>, CallError> {
         let _slot = self.slot().await?;
-        let mut store = self.store(None, None);
-        let deadline = store.data().deadline;
-        let outcome = call::with_deadline(deadline, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            self.guest.self_tests(&mut store, &instance).await
+        let store = self.store(None, None);
+        let (pre, guest) = (self.pre.clone(), self.guest.clone());
+        let outcome = call::run(store, move |mut store| async move {
+            let result = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                guest.self_tests(&mut store, &instance).await
+            }
+            .await;
+            (result, store)
         })
         .await;
-        Ok(self.finish(&store, outcome)?)
+        Ok(self.finish(outcome)?.0)
     }
 }

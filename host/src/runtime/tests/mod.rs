@@ -101,9 +101,14 @@ async fn faults_fail_only_their_call() {
         .await
         .unwrap();
     let started = Instant::now();
+    let moved = crate::runtime::slow_lane::moved_calls();
     assert_eq!(
         looping.deliver(&target(), &event()).await,
         Err(DeliveryFailure::Timeout)
+    );
+    assert!(
+        crate::runtime::slow_lane::moved_calls() > moved,
+        "the spinning call did not move to the slow lane"
     );
     let took = started.elapsed();
     assert!(

@@ -1,0 +1,273 @@
+//! The slow lane: plugin calls that run long finish on threads of the lowest CPU priority.
+//!
+//! A call starts where it was made, on the server's tokio workers. Once it has run wasm
+//! past its grace (see [`long_calls`](super::long_calls)) its epoch callback marks it,
+//! and at its next yield [`LaneCall`] moves the suspended call (store, fiber and all) to
+//! the slow lane: a few threads at nice 19 that poll it from there on. The gates still
+//! share those threads between plugins; the priority makes the kernel run any other
+//! thread of the machine first, so a plugin spinning until its deadline takes only CPU
+//! nobody else wants. Before this, a spinning call held one of the two workers of a
+//! 2-core machine tick after tick, and a well-behaved destination's p99 grew 4x to 18x.
+//!
+//! A lowered thread cannot raise its priority again without privileges, which is why the
+//! call moves rather than its thread changing priority. While polled on the slow lane a
+//! call still sees the server's runtime (`Handle::enter`): its host calls register
+//! sockets and timers with the server's drivers and spawn onto the server's workers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::JoinHandle;
+
+/// Nice value of the slow lane's threads (the lowest priority of normal scheduling).
+const SLOW_LANE_NICE: i32 = 19;
+
+/// The process's slow lane, started on first use.
+fn slow_lane() -> &'static Runtime {
+    static LANE: OnceLock<Runtime> = OnceLock::new();
+    LANE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads((cores / 2).max(1))
+            .thread_name("outrider-slow-lane")
+            .on_thread_start(lower_this_threads_priority)
+            .enable_time()
+            .build()
+            .expect("the slow lane's threads start")
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // On Linux `setpriority(PRIO_PROCESS, tid)` sets one thread's nice value.
+    // SAFETY: plain syscalls on the calling thread's own id.
+    let failed = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, SLOW_LANE_NICE) != 0
+    };
+    if failed {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "slow lane: cannot lower thread priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {
+    let _ = SLOW_LANE_NICE;
+}
+
+/// Calls moved to the slow lane since the process started.
+static MOVED: AtomicU64 = AtomicU64::new(0);
+
+/// Calls moved to the slow lane so far (`/metrics`).
+pub fn moved_calls() -> u64 {
+    MOVED.load(Ordering::Relaxed)
+}
+
+/// Whether the calling thread is one of the slow lane's (for tests).
+pub fn on_slow_lane() -> bool {
+    std::thread::current().name() == Some("outrider-slow-lane")
+}
+
+/// A flag the epoch callback sets when its call should move to the slow lane.
+#[derive(Clone, Debug, Default)]
+pub struct Demote(Arc<AtomicBool>);
+
+impl Demote {
+    /// Ask for the move (takes effect at the call's next yield).
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The slow lane's runtime went away before the call finished (process shutting down).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneStopped;
+
+/// A call that runs where it is polled until [`Demote`] is set, then on the slow lane.
+/// Dropping it cancels the call wherever it runs.
+pub struct LaneCall<F: Future> {
+    state: State<F>,
+    demote: Demote,
+}
+
+enum State<F: Future> {
+    Here(Pin<Box<F>>),
+    Moved(JoinHandle<F::Output>),
+    Done,
+}
+
+impl<F> LaneCall<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Wrap `call`; `demote` is the flag its epoch callback sets.
+    pub fn new(demote: Demote, call: F) -> Self {
+        LaneCall {
+            state: State::Here(Box::pin(call)),
+            demote,
+        }
+    }
+}
+
+impl<F> Future for LaneCall<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = Result<F::Output, LaneStopped>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Here(call) => {
+                    if let Poll::Ready(out) = call.as_mut().poll(cx) {
+                        this.state = State::Done;
+                        return Poll::Ready(Ok(out));
+                    }
+                    if !this.demote.is_set() {
+                        return Poll::Pending;
+                    }
+                    let State::Here(call) = std::mem::replace(&mut this.state, State::Done) else {
+                        unreachable!("matched above")
+                    };
+                    let server = Handle::try_current().ok();
+                    MOVED.fetch_add(1, Ordering::Relaxed);
+                    this.state = State::Moved(slow_lane().spawn(InRuntime { server, call }));
+                }
+                State::Moved(handle) => {
+                    let out = std::task::ready!(Pin::new(handle).poll(cx));
+                    this.state = State::Done;
+                    return Poll::Ready(match out {
+                        Ok(out) => Ok(out),
+                        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                        Err(_) => Err(LaneStopped),
+                    });
+                }
+                State::Done => panic!("LaneCall polled after completion"),
+            }
+        }
+    }
+}
+
+impl<F: Future> Drop for LaneCall<F> {
+    fn drop(&mut self) {
+        if let State::Moved(handle) = &self.state {
+            handle.abort();
+        }
+    }
+}
+
+/// Polls `call` with the server's runtime entered, so what it registers or spawns lives
+/// on the server's runtime, not on the slow lane.
+struct InRuntime<F> {
+    server: Option<Handle>,
+    call: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _entered = this.server.as_ref().map(Handle::enter);
+        this.call.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A future that records the thread of each poll and asks to move after its first.
+    struct Probe {
+        demote: Demote,
+        polls: u32,
+        threads: Vec<bool>,
+    }
+
+    impl Future for Probe {
+        type Output = Vec<bool>;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<bool>> {
+            self.threads.push(on_slow_lane());
+            self.polls += 1;
+            if self.polls == 3 {
+                return Poll::Ready(std::mem::take(&mut self.threads));
+            }
+            self.demote.set();
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_marked_call_continues_on_the_slow_lane() {
+        let demote = Demote::default();
+        let probe = Probe {
+            demote: demote.clone(),
+            polls: 0,
+            threads: Vec::new(),
+        };
+        let threads = LaneCall::new(demote, probe).await.unwrap();
+        assert_eq!(threads, vec![false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn an_unmarked_call_stays_where_it_was_made() {
+        let call = LaneCall::new(Demote::default(), async { on_slow_lane() });
+        assert_eq!(call.await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn a_moved_call_uses_the_servers_runtime_and_stops_when_dropped() {
+        let demote = Demote::default();
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
+        let marker = demote.clone();
+        let call = LaneCall::new(demote, async move {
+            marker.set();
+            tokio::task::yield_now().await;
+            let flavor = Handle::current().runtime_flavor();
+            let _ = seen_tx.send((on_slow_lane(), flavor));
+            let _dropped_when_cancelled = alive_tx;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let timed_out = tokio::time::timeout(Duration::from_millis(200), call).await;
+        assert!(timed_out.is_err());
+        let (moved, flavor) = seen_rx.await.unwrap();
+        assert!(moved, "the call did not move");
+        // `#[tokio::test]` is a current-thread runtime; the slow lane is multi-threaded.
+        assert_eq!(flavor, tokio::runtime::RuntimeFlavor::CurrentThread);
+        // Dropping the call aborted it on the slow lane, which drops what it captured.
+        let closed = tokio::time::timeout(Duration::from_secs(5), alive_rx).await;
+        assert!(matches!(closed, Ok(Err(_))), "the moved call kept running");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_slow_lane_runs_at_the_lowest_priority() {
+        let demote = Demote::default();
+        let marker = demote.clone();
+        let nice = LaneCall::new(demote, async move {
+            marker.set();
+            tokio::task::yield_now().await;
+            // SAFETY: reads the calling thread's nice value.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::getpriority(libc::PRIO_PROCESS, tid)
+            }
+        });
+        assert_eq!(nice.await, Ok(SLOW_LANE_NICE));
+    }
+}
