@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Dialect, Store, StoreResult, WriterConnection};
+use super::{now_ms, Dialect, SqliteSync, Store, StoreResult, WriterConnection};
 
 /// Attempts per multi-row statement: 16 values each, far under the bound-value limits.
 const ROWS_PER_STATEMENT: usize = 100;
@@ -122,6 +122,13 @@ impl Store {
     }
 
     /// [`Store::complete_attempts`] on a writer connection the caller already holds.
+    ///
+    /// Outcomes are committed without waiting for their own flush to disk: on SQLite the
+    /// transaction runs at `synchronous = NORMAL` (the next publish's fsync of the WAL
+    /// covers it), on PostgreSQL with `synchronous_commit = off`. A crash of the machine
+    /// may forget the last outcomes, never an accepted event: their deliveries are still
+    /// leased, so they are attempted again when the lease ends (at least once, as
+    /// always). Publishes stop waiting behind an outcome batch's fsync.
     pub async fn complete_attempts_on(
         &self,
         conn: &mut WriterConnection,
@@ -130,8 +137,39 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        let relax_sqlite = self.dialect() == Dialect::Sqlite && self.sync == SqliteSync::Full;
+        if relax_sqlite {
+            // Not allowed inside a transaction, so around it.
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut **conn)
+                .await?;
+        }
+        let written = self.complete_in_transaction(conn, records).await;
+        if relax_sqlite {
+            let restored = sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut **conn)
+                .await;
+            if let Err(err) = restored {
+                // Never hand the writer on with publishes left unsynced.
+                conn.close_on_drop();
+                return Err(err.into());
+            }
+        }
+        written
+    }
+
+    async fn complete_in_transaction(
+        &self,
+        conn: &mut WriterConnection,
+        records: &[AttemptRecord],
+    ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        if self.dialect() == Dialect::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             insert_attempts(self.dialect(), &mut tx, chunk, now).await?;
             advance_deliveries(self.dialect(), &mut tx, chunk, now).await?;

@@ -99,6 +99,8 @@ pub struct Store {
     /// busy-wait back-off (up to 100 ms a try) made the latency tail. On PostgreSQL the pool.
     writer: AnyPool,
     dialect: Dialect,
+    /// SQLite commit durability of the publish path.
+    sync: SqliteSync,
 }
 
 impl Store {
@@ -159,6 +161,7 @@ impl Store {
             pool,
             writer,
             dialect,
+            sync,
         })
     }
 

@@ -149,6 +149,15 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
     ];
     let streaks = store.complete_attempts(&records).await.unwrap();
     assert_eq!(streaks, vec![1, 1, 2, 0, 1]);
+    // Outcomes commit at NORMAL; the writer must be back at FULL for the next publish.
+    let mut writer = store.writer_connection().await.unwrap();
+    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(&mut *writer)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(synchronous, 2, "the writer was left at synchronous = {synchronous}");
+    drop(writer);
     let stored: Vec<(String, i64)> =
         sqlx::query("SELECT id, consecutive_failures FROM destinations ORDER BY id")
             .fetch_all(store.pool())
