@@ -114,7 +114,7 @@ pub struct CallContext {
     /// The long-call slots the call holds for its current tick, if past its grace.
     long_slots: Arc<Mutex<Vec<Slot>>>,
     /// Set past the grace: the call moves to the [`slow_lane`](super::slow_lane).
-    demote: Demote,
+    pub demote: Demote,
 }
 
 impl CallContext {
@@ -153,7 +153,7 @@ impl CallContext {
         self.denials.clear();
         self.log_count = 0;
         self.wasm_ticks = 0;
-        self.demote = Demote::default();
+        self.demote = self.demote.renewed();
         self.release_long_slot();
     }
 

@@ -34,6 +34,7 @@ use super::guest::{GuestExports, TargetJson, TransformRejection};
 use super::manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
 use super::network::HostAllowlist;
 use super::reuse::{IdlePool, TargetKey};
+use super::slow_lane::{Demote, Suspicion};
 
 /// Largest linear memory an instance may have grown to and still be kept warm: idle
 /// instances keep their memory, so one that grew large (a plugin building a huge
@@ -55,6 +56,8 @@ pub(crate) struct CallLimits {
 struct Health {
     crash_streak: AtomicU32,
     quarantined: AtomicBool,
+    /// When a call last ran long (its next calls then start on the slow lane).
+    long_calls: Arc<Suspicion>,
 }
 
 /// A validated, compiled plugin ready for calls. Shared as `Arc<LoadedPlugin>`: calls in
@@ -226,7 +229,9 @@ impl LoadedPlugin {
             allowlist,
             scope,
         );
-        call::new_store(&self.engine, data)
+        let mut store = call::new_store(&self.engine, data);
+        store.data_mut().demote = Demote::for_plugin(self.health.long_calls.clone());
+        store
     }
 
     /// Check `config` and `credentials` against the declared fields of a prototype,

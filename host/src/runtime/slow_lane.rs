@@ -72,18 +72,76 @@ pub fn on_slow_lane() -> bool {
     std::thread::current().name() == Some("outrider-slow-lane")
 }
 
-/// A flag the epoch callback sets when its call should move to the slow lane.
-#[derive(Clone, Debug, Default)]
-pub struct Demote(Arc<AtomicBool>);
+/// How long after a plugin's last long call its new calls start on the slow lane.
+const SUSPICION: std::time::Duration = std::time::Duration::from_secs(30);
 
-impl Demote {
-    /// Ask for the move (takes effect at the call's next yield).
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
+/// When a plugin last had a call move (so its next calls can start on the slow lane
+/// instead of spinning through their grace on a worker first).
+#[derive(Debug, Default)]
+pub struct Suspicion {
+    /// Milliseconds since [`process_start`] of the last move, plus one (0: never).
+    last_move: AtomicU64,
+}
+
+fn process_start() -> std::time::Instant {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
+impl Suspicion {
+    fn record(&self) {
+        let now = process_start().elapsed().as_millis() as u64 + 1;
+        self.last_move.store(now, Ordering::Relaxed);
     }
 
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    /// Whether the plugin had a call move within the last [`SUSPICION`].
+    pub fn is_recent(&self) -> bool {
+        match self.last_move.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                process_start().elapsed().as_millis() as u64 + 1 - at < SUSPICION.as_millis() as u64
+            }
+        }
+    }
+}
+
+/// A flag the epoch callback sets when its call should move to the slow lane.
+#[derive(Clone, Debug, Default)]
+pub struct Demote {
+    flag: Arc<AtomicBool>,
+    plugin: Option<Arc<Suspicion>>,
+}
+
+impl Demote {
+    /// The flag of a new call of a plugin: already set if the plugin ran long recently.
+    pub fn for_plugin(plugin: Arc<Suspicion>) -> Self {
+        let flag = Arc::new(AtomicBool::new(plugin.is_recent()));
+        Demote {
+            flag,
+            plugin: Some(plugin),
+        }
+    }
+
+    /// A fresh flag for the next call on the same store.
+    pub fn renewed(&self) -> Self {
+        match &self.plugin {
+            Some(plugin) => Demote::for_plugin(plugin.clone()),
+            None => Demote::default(),
+        }
+    }
+
+    /// Ask for the move (takes effect at the call's next yield).
+    pub fn set(&self) {
+        if !self.flag.swap(true, Ordering::Relaxed) {
+            if let Some(plugin) = &self.plugin {
+                plugin.record();
+            }
+        }
+    }
+
+    /// Whether the move was asked for.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
     }
 }
 
@@ -130,12 +188,16 @@ where
         loop {
             match &mut this.state {
                 State::Here(call) => {
-                    if let Poll::Ready(out) = call.as_mut().poll(cx) {
-                        this.state = State::Done;
-                        return Poll::Ready(Ok(out));
-                    }
+                    // Marked before its first poll (the plugin ran long recently), or at
+                    // its last yield: move now.
                     if !this.demote.is_set() {
-                        return Poll::Pending;
+                        if let Poll::Ready(out) = call.as_mut().poll(cx) {
+                            this.state = State::Done;
+                            return Poll::Ready(Ok(out));
+                        }
+                        if !this.demote.is_set() {
+                            return Poll::Pending;
+                        }
                     }
                     let State::Here(call) = std::mem::replace(&mut this.state, State::Done) else {
                         unreachable!("matched above")
@@ -221,6 +283,20 @@ mod tests {
         };
         let threads = LaneCall::new(demote, probe).await.unwrap();
         assert_eq!(threads, vec![false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn after_a_long_call_the_plugins_next_calls_start_on_the_slow_lane() {
+        let plugin = Arc::new(Suspicion::default());
+        let first = Demote::for_plugin(plugin.clone());
+        assert!(!first.is_set(), "a plugin starts unsuspected");
+        first.set();
+        let next = first.renewed();
+        assert!(next.is_set());
+        let call = LaneCall::new(next, async { on_slow_lane() });
+        assert_eq!(call.await, Ok(true), "the call ran on a worker first");
+        let other = Demote::for_plugin(Arc::new(Suspicion::default()));
+        assert!(!other.is_set(), "suspicion is per plugin");
     }
 
     #[tokio::test]

@@ -156,7 +156,10 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(synchronous, 2, "the writer was left at synchronous = {synchronous}");
+    assert_eq!(
+        synchronous, 2,
+        "the writer was left at synchronous = {synchronous}"
+    );
     drop(writer);
     let stored: Vec<(String, i64)> =
         sqlx::query("SELECT id, consecutive_failures FROM destinations ORDER BY id")
