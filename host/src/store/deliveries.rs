@@ -125,10 +125,12 @@ impl Store {
     ///
     /// Outcomes are committed without waiting for their own flush to disk: on SQLite the
     /// transaction runs at `synchronous = NORMAL` (the next publish's fsync of the WAL
-    /// covers it), on PostgreSQL with `synchronous_commit = off`. A crash of the machine
-    /// may forget the last outcomes, never an accepted event: their deliveries are still
-    /// leased, so they are attempted again when the lease ends (at least once, as
-    /// always). Publishes stop waiting behind an outcome batch's fsync.
+    /// covers it, or the background checkpoint's within 250 ms), on PostgreSQL with
+    /// `synchronous_commit = off` (the WAL writer flushes it within 3 ×
+    /// `wal_writer_delay`). A crash of the machine may forget the last outcomes, never an
+    /// accepted event: their deliveries are still leased, so they are attempted again
+    /// when the lease ends (at least once, as always). Publishes stop waiting behind an
+    /// outcome batch's fsync.
     pub async fn complete_attempts_on(
         &self,
         conn: &mut WriterConnection,
