@@ -2,12 +2,18 @@
 
 use super::*;
 use axum::body::Body;
-use axum::extract::Path;
-use axum::http::Request;
+use axum::extract::{FromRef, Path};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
+use hkdf::Hkdf;
 use http_body_util::BodyExt as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sha2::Sha256;
 use tower::ServiceExt as _;
+
+use crate::crypto::HKDF_SALT;
 
 const ADMIN: &str = "admin-key-0123456789";
 
