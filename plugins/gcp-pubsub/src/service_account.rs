@@ -81,7 +81,7 @@ impl KeyFile {
         let client_email = text_field("client_email")?
             .ok_or("has no `client_email`: paste the whole key file of a service account")?;
         let token_uri = text_field("token_uri")?.unwrap_or_else(|| DEFAULT_TOKEN_URI.into());
-        if !crate::is_http_url(&token_uri) {
+        if !crate::settings::is_http_url(&token_uri) {
             return Err("has a `token_uri` that is not an http(s) URL".into());
         }
         Ok(KeyFile::Key(ServiceAccount {

@@ -93,7 +93,7 @@ pub fn parse_token_response(
                 }
             })
             .unwrap_or_default();
-        return Err(crate::replace_message(
+        return Err(crate::publish::replace_message(
             DeliveryError::from_response(response),
             format!(
                 "token exchange at {token_uri} failed with HTTP {}{detail}",
