@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::harness::{eventually, TestReceiver, TestServer};
+use crate::harness::{call, eventually, json_body, TestReceiver, TestServer};
 
 /// A server whose retries come quickly.
 async fn server() -> TestServer {
@@ -18,25 +18,6 @@ async fn server() -> TestServer {
         .env("OUTRIDER_RETRY_SCHEDULE", "100ms,200ms,300ms")
         .start()
         .await
-}
-
-async fn call(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = server.admin(method, path);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 async fn tenant_with_webhook(
@@ -367,13 +348,7 @@ async fn tenant_token_sees_only_its_tenant() {
         Some(json!({ "id": "b1", "tenant_id": "tenant-b", "topic": "user.created", "data": {} })),
     )
     .await;
-    let events: Value = as_a(Method::GET, "/api/v1/events?tenant_id=tenant-b")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = json_body(as_a(Method::GET, "/api/v1/events?tenant_id=tenant-b")).await;
     assert_eq!(events["models"], json!([]), "{events}");
 }
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{binary_path, TestReceiver, TestServer};
+use crate::harness::{binary_path, json_body, TestReceiver, TestServer};
 
 /// `outrider net check --json ARGS` without OUTRIDER_ALLOW_NETWORKS from the environment
 /// (unless `allow` gives one); (success, one JSON value per line, stderr).
@@ -135,18 +135,15 @@ async fn verdicts_match_the_servers_deliveries() {
             .env("OUTRIDER_ALLOW_NETWORKS", allow)
             .start()
             .await;
-        let result: Value = server
-            .admin(
-                Method::POST,
-                "/api/v1/prototypes/destination/webhook/deliver",
-            )
-            .json(&delivery)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let result = json_body(
+            server
+                .admin(
+                    Method::POST,
+                    "/api/v1/prototypes/destination/webhook/deliver",
+                )
+                .json(&delivery),
+        )
+        .await;
         assert_eq!(result["ok"], expected == "allowed", "{allow}: {result}");
     }
     // Only the allowed delivery reached the sink.

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::harness::{eventually, TestReceiver, TestServer, ENCRYPTION_KEY};
+use crate::harness::{eventually, json_body, TestReceiver, TestServer, ENCRYPTION_KEY};
 
 const SECRET: &str = "plain-secret-value-4f1d9c";
 
@@ -186,31 +186,25 @@ async fn rotating_the_webhook_secret_signs_with_both_during_the_grace_window() {
         .send()
         .await
         .unwrap();
-    let dest: Value = server
-        .admin(Method::POST, "/api/v1/tenants/acme/destinations")
-        .json(&json!({ "type": "webhook", "topics": "*", "config": { "url": sink.url("/hook") } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dest = json_body(
+        server
+            .admin(Method::POST, "/api/v1/tenants/acme/destinations")
+            .json(&json!({ "type": "webhook", "topics": "*", "config": { "url": sink.url("/hook") } })),
+    )
+    .await;
     let old = dest["credentials"]["secret"].as_str().unwrap().to_string();
     assert!(old.starts_with("whsec_"), "a secret is generated: {dest}");
     let id = dest["id"].as_str().unwrap();
 
-    let rotated: Value = server
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/tenants/acme/destinations/{id}"),
-        )
-        .json(&json!({ "credentials": { "rotate_secret": true } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotated = json_body(
+        server
+            .admin(
+                Method::PATCH,
+                &format!("/api/v1/tenants/acme/destinations/{id}"),
+            )
+            .json(&json!({ "credentials": { "rotate_secret": true } })),
+    )
+    .await;
     let new = rotated["credentials"]["secret"]
         .as_str()
         .unwrap()

@@ -7,29 +7,10 @@ use futures::stream::{self, StreamExt as _};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{eventually, TestReceiver, TestServer};
+use crate::harness::{call, eventually, TestReceiver, TestServer};
 
 /// Tasks the bulk test works on.
 const TASKS: usize = 2000;
-
-pub(crate) async fn call(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = server.admin(method, path);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 /// A tenant with one webhook destination to `sink`; returns the destination id.
 pub(crate) async fn tenant_with_webhook(

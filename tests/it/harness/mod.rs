@@ -1,9 +1,12 @@
-//! Test harness: the server under test, a recording loopback sink, and `eventually`.
+//! Test harness: the server under test, a recording loopback sink, helpers for API calls
+//! and `eventually`.
 
 mod receiver;
+mod requests;
 mod server;
 
 pub use receiver::{Received, TestReceiver};
+pub use requests::{call, json_body, status_and_body};
 pub use server::{binary_path, workspace_root, TestServer, ADMIN_KEY, ENCRYPTION_KEY};
 
 use std::future::Future;
