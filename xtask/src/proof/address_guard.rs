@@ -22,9 +22,9 @@ use anyhow::{bail, Context, Result};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::load::{runtime, Api};
+use super::load::Api;
 use super::sink::Sink;
-use super::{figure, Ctx};
+use super::{figure, on_server, Ctx};
 use crate::server::Server;
 
 /// What the guard must answer for a URL.
@@ -390,13 +390,8 @@ async fn counting_listener(addr: &str) -> Result<(SocketAddr, Arc<AtomicUsize>)>
 }
 
 fn end_to_end(ctx: &Ctx) -> Result<()> {
-    let server = Server::start(&ctx.server().env("OUTRIDER_ALLOW_NETWORKS", NARROW_ALLOW))?;
-    let rt = runtime()?;
-    let result = rt.block_on(end_to_end_on(&server));
-    if result.is_err() {
-        eprintln!("address_guard: server log tail:\n{}", server.log_tail());
-    }
-    result
+    let config = ctx.server().env("OUTRIDER_ALLOW_NETWORKS", NARROW_ALLOW);
+    on_server("address_guard", &config, end_to_end_on)
 }
 
 async fn end_to_end_on(server: &Server) -> Result<()> {

@@ -20,9 +20,9 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::load::{runtime, Api};
+use super::load::Api;
 use super::sink::Sink;
-use super::{figure, Ctx};
+use super::{figure, on_server, Ctx};
 use crate::bench::http::Conn;
 use crate::server::Server;
 
@@ -66,13 +66,7 @@ impl Tenant {
 }
 
 pub fn run(ctx: &Ctx) -> Result<()> {
-    let server = Server::start(&ctx.server())?;
-    let rt = runtime()?;
-    let result = rt.block_on(scenario(&server));
-    if result.is_err() {
-        eprintln!("isolation: server log tail:\n{}", server.log_tail());
-    }
-    result
+    on_server("isolation", &ctx.server(), scenario)
 }
 
 async fn scenario(server: &Server) -> Result<()> {

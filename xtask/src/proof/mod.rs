@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::process::run;
-use crate::server::ServerConfig;
+use crate::server::{Server, ServerConfig};
 use crate::workspace::{cargo, Workspace};
 
 /// Options of `cargo xtask proof`.
@@ -149,6 +149,23 @@ impl Ctx {
 /// Prints one figure line: `name: figure`.
 pub fn figure(name: &str, value: impl std::fmt::Display) {
     println!("{name}: {value}");
+}
+
+/// Starts a server with `config` and runs `scenario` against it on a fresh runtime. When
+/// the scenario fails, prints the server's log tail, labelled `label`, before returning
+/// the error.
+fn on_server(
+    label: &str,
+    config: &ServerConfig,
+    scenario: impl AsyncFnOnce(&Server) -> Result<()>,
+) -> Result<()> {
+    let server = Server::start(config)?;
+    let rt = load::runtime()?;
+    let result = rt.block_on(scenario(&server));
+    if result.is_err() {
+        eprintln!("{label}: server log tail:\n{}", server.log_tail());
+    }
+    result
 }
 
 /// Runs `cargo xtask proof`.
