@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use outrider::runtime::capabilities::http::{HttpCapability, OutboundRequest};
+use outrider::runtime::capabilities::http::{
+    HttpCapability, HttpFailure, InboundResponse, OutboundRequest,
+};
 use outrider::runtime::manifest::NetworkAccess;
 use outrider::runtime::network::HostAllowlist;
 use outrider::runtime::{Delivered, DeliveryFailure, Event, Target};
@@ -101,10 +103,16 @@ pub async fn native_deliver(
         follow_redirects: false,
     };
     let allowlist = HostAllowlist::for_target(network, config);
-    match http
+    let response = http
         .send(request, &allowlist, Duration::from_secs(10))
-        .await
-    {
+        .await;
+    outcome(response)
+}
+
+/// The webhook's outcome for the transport's answer: 2xx delivered, other statuses and
+/// transport errors retried, a refusal by the address policy denied.
+fn outcome(response: Result<InboundResponse, HttpFailure>) -> Result<Delivered, DeliveryFailure> {
+    match response {
         Ok(r) if (200..300).contains(&r.status) => Ok(Delivered {
             status_code: Some(r.status),
             response_body: Some(String::from_utf8_lossy(&r.body).into_owned()),
@@ -115,9 +123,7 @@ pub async fn native_deliver(
             response_body: Some(String::from_utf8_lossy(&r.body).into_owned()),
             retry_after: None,
         }),
-        Err(outrider::runtime::capabilities::http::HttpFailure::Denied(reason)) => {
-            Err(DeliveryFailure::Denied(reason))
-        }
+        Err(HttpFailure::Denied(reason)) => Err(DeliveryFailure::Denied(reason)),
         Err(other) => Err(DeliveryFailure::Retry {
             message: other.to_string(),
             status_code: None,
