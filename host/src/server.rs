@@ -108,6 +108,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
                 config.alert_auto_disable,
                 config.alert_callback_url.clone(),
             ),
+            targets: Default::default(),
         },
         WorkerConfig {
             concurrency: config.delivery_concurrency.max(1),

@@ -18,6 +18,41 @@ pub struct Counters {
     pub attempts_failed: AtomicU64,
     /// Sum of plugin call durations of all attempts, in milliseconds.
     pub attempt_ms_total: AtomicU64,
+    /// The hot writer's publish batches (group commits).
+    pub writer_publish: WriterUse,
+    /// The hot writer's outcome batches.
+    pub writer_outcome: WriterUse,
+}
+
+/// How one loop used the hot write path's connection (on SQLite the only writer), to
+/// tell waiting for it from holding it and from committing.
+#[derive(Default)]
+pub struct WriterUse {
+    /// Batches written.
+    pub batches: AtomicU64,
+    /// Items (events, attempts) in them.
+    pub items: AtomicU64,
+    /// Time spent waiting for the connection, microseconds.
+    pub wait_us: AtomicU64,
+    /// Time the connection was held (reads, statements, commit), microseconds.
+    pub hold_us: AtomicU64,
+    /// Of that, time in COMMIT (with its fsync, where there is one), microseconds.
+    pub commit_us: AtomicU64,
+}
+
+impl WriterUse {
+    /// Count one batch of `items`.
+    pub fn batch(&self, items: usize, wait: std::time::Duration, hold: std::time::Duration) {
+        add(&self.batches, 1);
+        add(&self.items, items as u64);
+        add(&self.wait_us, wait.as_micros() as u64);
+        add(&self.hold_us, hold.as_micros() as u64);
+    }
+
+    /// Count time in COMMIT.
+    pub fn commit(&self, took: std::time::Duration) {
+        add(&self.commit_us, took.as_micros() as u64);
+    }
 }
 
 /// The process-wide counters.
@@ -92,6 +127,42 @@ pub fn render(plugins_loaded: usize, plugins_quarantined: usize, unfinished: i64
         "counter",
         "Plugin calls that ran past their grace and moved to the low-priority slow lane.",
         &[(String::new(), crate::runtime::slow_lane::moved_calls())],
+    );
+    let writer = |f: fn(&WriterUse) -> &AtomicU64| {
+        vec![
+            ("{kind=\"publish\"}".into(), get(f(&c.writer_publish))),
+            ("{kind=\"outcome\"}".into(), get(f(&c.writer_outcome))),
+        ]
+    };
+    metric(
+        "outrider_writer_batches_total",
+        "counter",
+        "Batches written by the hot write path, by kind.",
+        &writer(|w| &w.batches),
+    );
+    metric(
+        "outrider_writer_batch_items_total",
+        "counter",
+        "Events (publish) and attempts (outcome) in those batches.",
+        &writer(|w| &w.items),
+    );
+    metric(
+        "outrider_writer_wait_microseconds_total",
+        "counter",
+        "Time batches waited for the writer connection.",
+        &writer(|w| &w.wait_us),
+    );
+    metric(
+        "outrider_writer_hold_microseconds_total",
+        "counter",
+        "Time batches held the writer connection.",
+        &writer(|w| &w.hold_us),
+    );
+    metric(
+        "outrider_writer_commit_microseconds_total",
+        "counter",
+        "Time batches spent in COMMIT (including its fsync).",
+        &writer(|w| &w.commit_us),
     );
     crate::runtime::capabilities::tcp::render_metrics(&mut out);
     out

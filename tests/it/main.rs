@@ -8,6 +8,7 @@ mod harness;
 
 mod compat;
 mod configurations;
+mod destination_changes;
 mod gateway;
 mod net_check;
 mod openapi;

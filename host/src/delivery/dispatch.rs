@@ -1,15 +1,16 @@
-//! One delivery attempt: decrypt the destination's credentials, call its plugin's
-//! `deliver`, classify the outcome and decide what happens next.
+//! One delivery attempt: prepare the destination's target (decrypted credentials, typed
+//! config; see [`targets`](super::targets)), call its plugin's `deliver`, classify the
+//! outcome and decide what happens next.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::alerting::AlertPolicy;
 use super::retry::{Outcome, RetryPolicy};
+use super::targets::{string_map, TargetCache, Unprepared};
 use crate::crypto::Keyring;
 use crate::runtime::manifest::PrototypeKind;
-use crate::runtime::{DeliveryFailure, Event, PluginRegistry, Target};
+use crate::runtime::{DeliveryFailure, Event, PluginRegistry};
 use crate::store::{
     now_ms, AttemptRecord, ClaimedDelivery, DestinationRow, EventRow, NextStep, Store,
 };
@@ -29,16 +30,13 @@ pub struct DispatchContext {
     pub retry: RetryPolicy,
     /// Consecutive-failure alerts.
     pub alerts: AlertPolicy,
+    /// Destinations' decrypted, typed values, made once per stored version.
+    pub targets: TargetCache,
 }
 
 /// The AAD binding a destination's credentials ciphertext to it.
 pub fn credentials_aad(destination_id: &str) -> String {
     format!("destination:{destination_id}:credentials")
-}
-
-fn string_map(json: Option<&str>) -> BTreeMap<String, String> {
-    json.and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default()
 }
 
 fn cap(body: Option<String>) -> Option<String> {
@@ -121,48 +119,25 @@ pub async fn dispatch(
         return record;
     }
 
-    let credentials = match ctx.keyring.decrypt_json(
-        &destination.credentials,
-        credentials_aad(&destination.id).as_bytes(),
-    ) {
-        Ok(value) => value,
-        Err(err) => {
+    let target = match ctx.targets.get(&ctx.keyring, &destination, &plugin) {
+        Ok(target) => target,
+        Err(Unprepared::Undecryptable(err)) => {
             record.error = Some(format!("credentials cannot be decrypted: {err}"));
             record.error_kind = Some("misconfigured");
             return record;
         }
-    };
-    let mut config = serde_json::from_str(&destination.config).unwrap_or_default();
-    let mut credentials = credentials;
-    // Stored values are as the client sent them ("true", "30"); the plugin sees them typed,
-    // with defaults applied.
-    if let Ok(problems) = plugin.normalize(
-        PrototypeKind::Destination,
-        &destination.r#type,
-        &mut config,
-        &mut credentials,
-    ) {
-        if !problems.is_empty() {
-            let outcome = Outcome::Misconfigured;
-            record.error = Some(
-                problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
+        Err(Unprepared::Misconfigured(problems)) => {
+            record.error = Some(problems);
             record.error_kind = Some("misconfigured");
-            record.next = next_step(ctx, &event, &destination, attempt_number, outcome);
+            record.next = next_step(
+                ctx,
+                &event,
+                &destination,
+                attempt_number,
+                Outcome::Misconfigured,
+            );
             return record;
         }
-    }
-    let target = Target {
-        prototype: destination.r#type.clone(),
-        id: destination.id.clone(),
-        tenant_id: destination.tenant_id.clone(),
-        config,
-        credentials,
-        delivery_metadata: string_map(destination.delivery_metadata.as_deref()),
     };
     let call_event = Event {
         id: event.id.clone(),

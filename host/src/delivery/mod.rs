@@ -4,7 +4,7 @@
 //! - `publisher`: group commit for publishes.
 //! - `routing`: which destinations an event goes to.
 //! - `worker`: claiming due deliveries and writing outcomes back, in batches.
-//! - `dispatch`: one attempt through a plugin.
+//! - `dispatch`: one attempt through a plugin; `targets`: destinations prepared for it.
 //! - `retry`, `filter`, `alerts`: the policies.
 
 pub mod alerting;
@@ -14,6 +14,7 @@ pub mod filter;
 pub mod publisher;
 pub mod retry;
 pub mod routing;
+pub mod targets;
 pub mod worker;
 
 use std::sync::Arc;

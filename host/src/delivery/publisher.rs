@@ -124,6 +124,7 @@ async fn write_loop(
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
         // Take the writer first, then everything that queued up meanwhile: while the
         // other writers commit, the batch grows instead of waiting in line as many.
+        let waiting = std::time::Instant::now();
         let mut conn = match store.writer_connection().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -131,6 +132,7 @@ async fn write_loop(
                 continue;
             }
         };
+        let holding = std::time::Instant::now();
         while queued.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => queued.push(item),
@@ -138,6 +140,7 @@ async fn write_loop(
             }
         }
         let batch = std::mem::take(&mut queued);
+        let size = batch.len();
         let tenant_ids: Vec<String> = batch.iter().map(|(p, _)| p.tenant_id.clone()).collect();
         let snapshot = match store.routing_snapshot(&tenant_ids).await {
             Ok(snapshot) => snapshot,
@@ -151,6 +154,9 @@ async fn write_loop(
             continue;
         }
         write_batch(&store, &mut conn, routed, &wake_workers, handoff.as_ref()).await;
+        crate::telemetry::COUNTERS
+            .writer_publish
+            .batch(size, holding - waiting, holding.elapsed());
     }
 }
 

@@ -200,15 +200,23 @@ async fn complete_loop(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut delay = Duration::from_millis(50);
         loop {
+            let waiting = std::time::Instant::now();
             let written = match ctx.store.writer_connection().await {
                 Ok(mut conn) => {
+                    let holding = std::time::Instant::now();
                     while batch.len() < MAX_BATCH {
                         match rx.try_recv() {
                             Ok(record) => batch.push(record),
                             Err(_) => break,
                         }
                     }
-                    ctx.store.complete_attempts_on(&mut conn, &batch).await
+                    let written = ctx.store.complete_attempts_on(&mut conn, &batch).await;
+                    crate::telemetry::COUNTERS.writer_outcome.batch(
+                        batch.len(),
+                        holding - waiting,
+                        holding.elapsed(),
+                    );
+                    written
                 }
                 Err(err) => Err(err),
             };

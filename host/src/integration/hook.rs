@@ -5,10 +5,12 @@
 //! complete (`status: success`, `error_kind: skipped`, the error naming the transformer),
 //! so it neither retries nor counts towards failure alerts.
 
+use std::sync::Arc;
+
 use super::chain::{before_delivery, ChainError, ChainOutputText, Transformers};
 use crate::delivery::retry::Outcome;
 use crate::delivery::DispatchContext;
-use crate::runtime::{Delivered, DeliveryFailure, Event, LoadedPlugin, Target};
+use crate::runtime::{Delivered, DeliveryFailure, Event, LoadedPlugin, PreparedTarget};
 use crate::store::{AttemptRecord, DestinationRow};
 
 /// What happened to one delivery attempt.
@@ -55,11 +57,11 @@ pub async fn deliver(
     ctx: &DispatchContext,
     destination: &DestinationRow,
     plugin: &LoadedPlugin,
-    target: &Target,
+    target: &Arc<PreparedTarget>,
     event: Event,
 ) -> Hooked {
     if destination.transformers.is_none() {
-        return Hooked::Delivered(plugin.deliver(target, &event).await);
+        return Hooked::Delivered(plugin.deliver_prepared(target, event).await);
     }
     let transformers = Transformers {
         store: &ctx.store,
@@ -79,7 +81,7 @@ pub async fn deliver(
             data,
             ..event.clone()
         };
-        match plugin.deliver(target, &one).await {
+        match plugin.deliver_prepared(target, one).await {
             Ok(delivered) => last = Some(delivered),
             Err(failure) => return Hooked::Delivered(Err(failure)),
         }

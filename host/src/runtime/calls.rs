@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::call::Fault;
+use super::guest::TargetJson;
 use super::manifest::PrototypeKind;
 
 /// The configured destination or transformer a call is made for.
@@ -25,6 +26,33 @@ pub struct Target {
     pub credentials: Value,
     /// Static metadata added to every delivery.
     pub delivery_metadata: BTreeMap<String, String>,
+}
+
+/// A [`Target`] with its JSON text made once, shared by every call to it: the delivery
+/// path keeps one per destination while the stored destination is unchanged, so a call
+/// neither copies nor re-serializes the configuration and credentials.
+#[derive(Clone, Debug)]
+pub struct PreparedTarget {
+    target: Target,
+    json: TargetJson,
+}
+
+impl PreparedTarget {
+    /// Serialize `target`'s configuration and credentials once.
+    pub fn new(target: Target) -> Self {
+        let json = TargetJson::new(&target);
+        PreparedTarget { target, json }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Its configuration and credentials as JSON text.
+    pub fn json(&self) -> &TargetJson {
+        &self.json
+    }
 }
 
 /// An event to deliver.

@@ -47,7 +47,9 @@ pub mod validate;
 mod tests;
 
 pub use call::Fault;
-pub use calls::{CallError, Delivered, DeliveryFailure, Event, Target, TransformFailure};
+pub use calls::{
+    CallError, Delivered, DeliveryFailure, Event, PreparedTarget, Target, TransformFailure,
+};
 pub use manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
 pub use network::{Denied, NetworkPolicy};
 pub use plugin::LoadedPlugin;

@@ -25,7 +25,8 @@ use wasmtime::{Engine, Store};
 
 use super::call::{self, CallContext, CallLabels, Fault};
 use super::calls::{
-    cap_text, CallError, Delivered, DeliveryFailure, Event, Target, TransformFailure,
+    cap_text, CallError, Delivered, DeliveryFailure, Event, PreparedTarget, Target,
+    TransformFailure,
 };
 use super::capabilities::state::scope_key;
 use super::capabilities::Capabilities;
@@ -56,8 +57,9 @@ pub(crate) struct CallLimits {
 struct Health {
     crash_streak: AtomicU32,
     quarantined: AtomicBool,
-    /// When a call last ran long (its next calls then start on the slow lane).
-    long_calls: Arc<Suspicion>,
+    /// When a call last ran long or hit the memory limit (its next calls then start on
+    /// the slow lane).
+    suspicion: Arc<Suspicion>,
 }
 
 /// A validated, compiled plugin ready for calls. Shared as `Arc<LoadedPlugin>`: calls in
@@ -163,6 +165,12 @@ impl LoadedPlugin {
         self.health.quarantined.load(Ordering::Relaxed)
     }
 
+    /// Whether new calls start on the slow lane (a call ran long or hit the memory limit
+    /// lately).
+    pub fn starts_on_slow_lane(&self) -> bool {
+        self.health.suspicion.is_recent()
+    }
+
     /// Crashes (traps, timeouts, memory limits) in a row so far.
     pub fn crash_streak(&self) -> u32 {
         self.health.crash_streak.load(Ordering::Relaxed)
@@ -230,7 +238,7 @@ impl LoadedPlugin {
             scope,
         );
         let mut store = call::new_store(&self.engine, data);
-        store.data_mut().demote = Demote::for_plugin(self.health.long_calls.clone());
+        store.data_mut().demote = Demote::for_plugin(self.health.suspicion.clone());
         store
     }
 
@@ -333,6 +341,11 @@ impl LoadedPlugin {
             Err(fault) => Err(fault),
         };
         if let Err(fault) = &result {
+            // A call that died at the memory limit spent its time faulting in pages,
+            // rarely long enough to move; its next calls start on the slow lane.
+            if *fault == Fault::MemoryLimit {
+                self.health.suspicion.record();
+            }
             tracing::warn!(plugin = %self.name, id = %self.id, error = %fault, "plugin call failed");
         }
         result
@@ -401,6 +414,18 @@ impl LoadedPlugin {
         target: &Target,
         event: &Event,
     ) -> Result<Delivered, DeliveryFailure> {
+        let prepared = Arc::new(PreparedTarget::new(target.clone()));
+        self.deliver_prepared(&prepared, event.clone()).await
+    }
+
+    /// Deliver `event` to a prepared target (the delivery path's form: nothing of the
+    /// target is copied or serialized per call).
+    pub async fn deliver_prepared(
+        &self,
+        prepared: &Arc<PreparedTarget>,
+        event: Event,
+    ) -> Result<Delivered, DeliveryFailure> {
+        let target = prepared.target();
         let Some(proto) = self.prototype(PrototypeKind::Destination, &target.prototype) else {
             return Err(DeliveryFailure::Misconfigured {
                 message: format!(
@@ -412,18 +437,18 @@ impl LoadedPlugin {
             });
         };
         let _slot = self.slot().await?;
-        let json = TargetJson::new(target);
-        let (store, warm, key, uses) = self.store_for_target(proto, target, &json);
+        let (store, warm, key, uses) = self.store_for_target(proto, target, prepared.json());
         let (pre, guest) = (self.pre.clone(), self.guest.clone());
-        let (target, event) = (target.clone(), event.clone());
+        let prepared = prepared.clone();
         let outcome = call::run(store, move |mut store| async move {
             let result = async {
                 let instance = match warm {
                     Some(instance) => instance,
                     None => pre.instantiate_async(&mut store).await?,
                 };
+                let (target, json) = (prepared.target(), prepared.json());
                 let result = guest
-                    .deliver(&mut store, &instance, &target, &json, &event)
+                    .deliver(&mut store, &instance, target, json, &event)
                     .await?;
                 Ok((instance, result))
             }

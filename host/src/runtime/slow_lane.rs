@@ -72,11 +72,15 @@ pub fn on_slow_lane() -> bool {
     std::thread::current().name() == Some("outrider-slow-lane")
 }
 
-/// How long after a plugin's last long call its new calls start on the slow lane.
+/// How long after a plugin's last long call (or memory-limit crash) its new calls start
+/// on the slow lane.
 const SUSPICION: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// When a plugin last had a call move (so its next calls can start on the slow lane
-/// instead of spinning through their grace on a worker first).
+/// When a plugin last had a call move or die at the memory limit, so its next calls start
+/// on the slow lane instead of spending their grace on a worker first. Such a call spends
+/// its milliseconds faulting in pages, rarely long enough to move, but again on every
+/// call until the plugin is quarantined. Traps are cheap and do not count: one bad input
+/// must not send a busy plugin's calls to the slow lane's one low-priority thread.
 #[derive(Debug, Default)]
 pub struct Suspicion {
     /// Milliseconds since [`process_start`] of the last move, plus one (0: never).
@@ -89,7 +93,8 @@ fn process_start() -> std::time::Instant {
 }
 
 impl Suspicion {
-    fn record(&self) {
+    /// Note a call that moved or hit the memory limit now.
+    pub fn record(&self) {
         let now = process_start().elapsed().as_millis() as u64 + 1;
         self.last_move.store(now, Ordering::Relaxed);
     }

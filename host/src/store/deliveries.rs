@@ -177,7 +177,11 @@ impl Store {
             advance_deliveries(self.dialect(), &mut tx, chunk, now).await?;
         }
         let streaks = self.update_streaks(&mut tx, records).await?;
+        let committing = std::time::Instant::now();
         tx.commit().await?;
+        crate::telemetry::COUNTERS
+            .writer_outcome
+            .commit(committing.elapsed());
         Ok(streaks)
     }
 

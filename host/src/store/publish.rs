@@ -199,7 +199,11 @@ impl Store {
                 destination_ids,
             });
         }
+        let committing = std::time::Instant::now();
         tx.commit().await?;
+        crate::telemetry::COUNTERS
+            .writer_publish
+            .commit(committing.elapsed());
         let leased = deliveries
             .into_iter()
             .filter(|(_, d)| d.leased)

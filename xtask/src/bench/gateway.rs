@@ -18,6 +18,7 @@ use hyper::{Method, StatusCode};
 
 use super::http::{clock, event_data, start_sink, Conn, Sink};
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
+use super::writer::WriterCounters;
 use crate::server::{Server, ServerConfig, API_KEY};
 
 /// What to run.
@@ -363,6 +364,7 @@ async fn measure(
     // Throughput: N events, C clients, first publish to last delivery.
     let run = next_run();
     sink.reset(run, n);
+    let writer0 = WriterCounters::read(addr).await?;
     let server_cpu0 = cpu_time(Some(server.pid()));
     let own_cpu0 = cpu_time(None);
     let started = clock();
@@ -423,6 +425,9 @@ async fn measure(
             100.0 * own_cpu.as_secs_f64() / (wall * cpus() as f64),
         ),
     );
+    WriterCounters::read(addr)
+        .await?
+        .report_since(&writer0, &format!("{label}/throughput"));
 
     // Ingest alone: the same publishes for a tenant without destinations (no deliveries),
     // to tell publishing costs from delivery costs.
@@ -462,6 +467,7 @@ async fn measure(
     let m = ((rate * options.latency_run.as_secs_f64()) as usize).max(100);
     let run = next_run();
     sink.reset(run, m);
+    let writer0 = WriterCounters::read(addr).await?;
     let (acks, failures, lateness) = open_loop(addr, c, m, rate, run).await?;
     let lateness = Samples::new(lateness);
     let all = sink.wait_all(Duration::from_secs(30)).await;
@@ -491,6 +497,9 @@ async fn measure(
         &format!("{label}/latency at 1/4 peak publish answer p50/p99 (ms)"),
         format!("{:.2} / {:.2}", ms(acks.pct(50.0)), ms(acks.pct(99.0))),
     );
+    WriterCounters::read(addr)
+        .await?
+        .report_since(&writer0, &format!("{label}/latency"));
     Ok(())
 }
 

@@ -27,6 +27,7 @@ mod broker;
 mod gateway;
 pub(crate) mod http;
 mod stats;
+mod writer;
 
 use std::path::Path;
 use std::process::Command;

@@ -15,8 +15,9 @@ use super::validate::{ExportSet, LoadError};
 
 mod v0_1_0;
 
-/// JSON text of a target's config and credentials, made once per call (and hashed by
-/// instance reuse).
+/// JSON text of a target's config and credentials, made once per prepared target (and
+/// hashed by instance reuse).
+#[derive(Clone, Debug)]
 pub struct TargetJson {
     /// `target.config` as JSON text.
     pub config: String,

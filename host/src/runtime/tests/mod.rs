@@ -138,6 +138,13 @@ async fn faults_fail_only_their_call() {
         Err(DeliveryFailure::MemoryLimit)
     );
     good.deliver(&target(), &event()).await.unwrap();
+
+    // A plugin that ran long or hit the memory limit starts its next calls on the slow
+    // lane; a healthy one, or one that only trapped, does not.
+    assert!(looping.starts_on_slow_lane());
+    assert!(hog.starts_on_slow_lane());
+    assert!(!trap.starts_on_slow_lane());
+    assert!(!good.starts_on_slow_lane());
 }
 
 #[tokio::test]
