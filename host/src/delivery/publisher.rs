@@ -142,7 +142,7 @@ async fn write_loop(
         let batch = std::mem::take(&mut queued);
         let size = batch.len();
         let tenant_ids: Vec<String> = batch.iter().map(|(p, _)| p.tenant_id.clone()).collect();
-        let snapshot = match store.routing_snapshot(&tenant_ids).await {
+        let snapshot = match store.routing_snapshot_on(&mut conn, &tenant_ids).await {
             Ok(snapshot) => snapshot,
             Err(err) => {
                 fail_all(batch.into_iter().map(|(_, r)| r), err);

@@ -141,11 +141,16 @@ impl Workers {
     async fn claim(&self, want: usize) -> crate::store::StoreResult<Vec<Claimed>> {
         let want = want as i64;
         let lease_ms = self.config.lease.as_millis() as i64;
+        // On the writer's thread, where the hot paths' connection is driven.
+        let (store, owner) = (self.ctx.store.clone(), self.owner.clone());
         let claimed = self
-            .ctx
-            .store
-            .claim_deliveries(&self.owner, lease_ms, want)
-            .await?;
+            .writer
+            .spawn(async move { store.claim_deliveries(&owner, lease_ms, want).await })
+            .await
+            .unwrap_or_else(|err| match err.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(crate::store::StoreError::WriterStopped),
+            })?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
+use super::hot::HotTx;
 use super::sql::{Bind, SqlBuilder};
 use super::{now_ms, Dialect, SqliteSync, Store, StoreResult, WriterConnection};
 
@@ -73,7 +74,10 @@ pub enum NextStep {
 
 impl Store {
     /// Claim up to `limit` due deliveries for `owner` with a lease of `lease_ms`. Rows whose
-    /// lease expired (their worker died) are due again.
+    /// lease expired (their worker died) are due again. Runs on the hot paths' writer
+    /// (on SQLite the direct connection, so claims never wait on SQLite's lock behind a
+    /// publish), committed without an fsync of its own: a claim a power cut forgets is
+    /// only a delivery that is claimed again.
     pub async fn claim_deliveries(
         &self,
         owner: &str,
@@ -85,32 +89,50 @@ impl Store {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE deliveries SET status = 'processing', lease_owner = $1, lease_until = $2, updated_at = $3 \
+        let mut b = SqlBuilder::for_dialect(self.dialect(), "UPDATE deliveries SET ");
+        b.push_binds(
+            "status = 'processing', lease_owner = ?, lease_until = ?, updated_at = ? \
              WHERE id IN (SELECT id FROM deliveries \
-                 WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'processing' AND lease_until < $3) \
-                 ORDER BY next_attempt_at LIMIT $4 {lock}) \
-             RETURNING id, tenant_id, event_id, destination_id, attempts, manual_retry"
+                 WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'processing' AND lease_until < ?) \
+                 ORDER BY next_attempt_at LIMIT ?",
+            [
+                Bind::Text(owner.into()),
+                Bind::Int(now + lease_ms),
+                Bind::Int(now),
+                Bind::Int(now),
+                Bind::Int(now),
+                Bind::Int(limit),
+            ],
         );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedDelivery {
-                    id: row.try_get("id")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    event_id: row.try_get("event_id")?,
-                    destination_id: row.try_get("destination_id")?,
-                    attempts: row.try_get("attempts")?,
-                    manual: row.try_get::<i64, _>("manual_retry")? != 0,
-                })
-            })
-            .collect()
+        b.push(&format!(
+            " {lock}) RETURNING id, tenant_id, event_id, destination_id, attempts, manual_retry"
+        ));
+        let mut conn = self.writer_connection().await?;
+        let relax_sqlite = self.relaxes_sqlite();
+        if relax_sqlite {
+            conn.relax(true).await?;
+        }
+        let claimed = async {
+            let mut tx = conn.begin().await?;
+            if self.dialect() == Dialect::Postgres {
+                tx.execute(&SqlBuilder::new("SET LOCAL synchronous_commit = off"))
+                    .await?;
+            }
+            let claimed = tx.fetch::<ClaimedDelivery>(&b).await?;
+            tx.commit().await?;
+            Ok(claimed)
+        }
+        .await;
+        if relax_sqlite {
+            conn.relax(false).await?;
+        }
+        claimed
+    }
+
+    /// Whether hot-path commits that need no fsync of their own (outcomes, claims) relax
+    /// SQLite's `synchronous` around their transaction.
+    fn relaxes_sqlite(&self) -> bool {
+        self.dialect() == Dialect::Sqlite && self.sync == SqliteSync::Full
     }
 
     /// Record a batch of finished attempts, move their deliveries on and update each
@@ -139,23 +161,16 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let relax_sqlite = self.dialect() == Dialect::Sqlite && self.sync == SqliteSync::Full;
+        let relax_sqlite = self.relaxes_sqlite();
         if relax_sqlite {
             // Not allowed inside a transaction, so around it.
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut **conn)
-                .await?;
+            conn.relax(true).await?;
         }
         let written = self.complete_in_transaction(conn, records).await;
         if relax_sqlite {
-            let restored = sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut **conn)
-                .await;
-            if let Err(err) = restored {
-                // Never hand the writer on with publishes left unsynced.
-                conn.close_on_drop();
-                return Err(err.into());
-            }
+            // Never hand the writer on with publishes left unsynced (on failure the
+            // connection is replaced).
+            conn.relax(false).await?;
         }
         written
     }
@@ -166,10 +181,9 @@ impl Store {
         records: &[AttemptRecord],
     ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let mut tx = conn.begin().await?;
         if self.dialect() == Dialect::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
+            tx.execute(&SqlBuilder::new("SET LOCAL synchronous_commit = off"))
                 .await?;
         }
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
@@ -189,7 +203,7 @@ impl Store {
     /// writes only the counts that change (none while everything succeeds).
     async fn update_streaks(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut HotTx<'_>,
         records: &[AttemptRecord],
     ) -> StoreResult<Vec<i64>> {
         let mut ids: Vec<String> = records
@@ -198,8 +212,10 @@ impl Store {
             .collect();
         ids.sort();
         ids.dedup();
-        let mut b =
-            SqlBuilder::new("SELECT id, consecutive_failures FROM destinations WHERE 1 = 1");
+        let mut b = SqlBuilder::for_dialect(
+            self.dialect(),
+            "SELECT id, consecutive_failures FROM destinations WHERE 1 = 1",
+        );
         b.push_in(" AND id", &ids);
         // Row locks in id order: nodes completing the same destinations queue, never deadlock.
         b.push(match self.dialect() {
@@ -207,9 +223,8 @@ impl Store {
             Dialect::Sqlite => " ORDER BY id",
         });
         let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-        for row in b.query().fetch_all(&mut **tx).await? {
-            let count: i64 = row.try_get(1)?;
-            counts.insert(row.try_get(0)?, (count, count));
+        for (id, count) in tx.fetch::<(String, i64)>(&b).await? {
+            counts.insert(id, (count, count));
         }
         let mut streaks = Vec::with_capacity(records.len());
         for r in records {
@@ -228,11 +243,12 @@ impl Store {
         }
         for (id, (before, after)) in counts {
             if before != after {
-                sqlx::query("UPDATE destinations SET consecutive_failures = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(after)
-                    .execute(&mut **tx)
-                    .await?;
+                let mut b = SqlBuilder::for_dialect(self.dialect(), "UPDATE destinations SET ");
+                b.push_binds(
+                    "consecutive_failures = ? WHERE id = ?",
+                    [Bind::Int(after), Bind::Text(id)],
+                );
+                tx.execute(&b).await?;
             }
         }
         Ok(streaks)
@@ -319,7 +335,7 @@ impl Store {
 
 async fn insert_attempts(
     dialect: Dialect,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut HotTx<'_>,
     records: &[AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
@@ -352,14 +368,14 @@ async fn insert_attempts(
             ],
         );
     }
-    b.query().execute(&mut **tx).await?;
+    tx.execute(&b).await?;
     Ok(())
 }
 
 /// One UPDATE for the whole chunk, joining a VALUES list of (id, status, next time, error).
 async fn advance_deliveries(
     dialect: Dialect,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut HotTx<'_>,
     records: &[AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
@@ -393,7 +409,7 @@ async fn advance_deliveries(
          FROM outcome WHERE deliveries.id = outcome.id",
         Bind::Int(now),
     );
-    b.query().execute(&mut **tx).await?;
+    tx.execute(&b).await?;
     Ok(())
 }
 

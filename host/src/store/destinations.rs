@@ -1,8 +1,7 @@
 //! Destinations: a tenant's configured instances of destination prototypes. Credentials
 //! arrive here already encrypted; this module never sees plaintext secrets.
 
-use sqlx::Row;
-
+use super::hot::Columns;
 use super::sql::SqlBuilder;
 use super::{now_ms, Store, StoreError, StoreResult};
 
@@ -242,24 +241,25 @@ impl Store {
     }
 }
 
-pub(super) fn decode(row: &sqlx::any::AnyRow) -> StoreResult<DestinationRow> {
+/// A destination from a row of either the pool or the hot path's connection.
+pub(super) fn decode(row: &impl Columns) -> StoreResult<DestinationRow> {
     Ok(DestinationRow {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        r#type: row.try_get("type")?,
-        topics: row.try_get("topics")?,
-        filter: row.try_get("filter")?,
-        config: row.try_get("config")?,
-        credentials: row.try_get("credentials")?,
-        delivery_metadata: row.try_get("delivery_metadata")?,
-        metadata: row.try_get("metadata")?,
-        disabled_at: row.try_get("disabled_at")?,
-        consecutive_failures: row.try_get("consecutive_failures")?,
-        retry_schedule: row.try_get("retry_schedule")?,
-        retry_max_attempts: row.try_get("retry_max_attempts")?,
-        transformers: row.try_get("transformers")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: row.column("id")?,
+        tenant_id: row.column("tenant_id")?,
+        r#type: row.column("type")?,
+        topics: row.column("topics")?,
+        filter: row.column("filter")?,
+        config: row.column("config")?,
+        credentials: row.column("credentials")?,
+        delivery_metadata: row.column("delivery_metadata")?,
+        metadata: row.column("metadata")?,
+        disabled_at: row.column("disabled_at")?,
+        consecutive_failures: row.column("consecutive_failures")?,
+        retry_schedule: row.column("retry_schedule")?,
+        retry_max_attempts: row.column("retry_max_attempts")?,
+        transformers: row.column("transformers")?,
+        created_at: row.column("created_at")?,
+        updated_at: row.column("updated_at")?,
     })
 }
 

@@ -12,6 +12,7 @@ mod deliveries;
 mod destinations;
 mod environment;
 mod events;
+mod hot;
 mod plugins;
 mod publish;
 mod retention;
@@ -82,10 +83,15 @@ pub enum StoreError {
     /// Migrations failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The writer's thread stopped (the process is shutting down).
+    #[error("the writer has stopped")]
+    WriterStopped,
+    /// The hot write path's direct SQLite connection failed.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
 }
 
-/// A connection of the hot write paths' pool, held across a batch.
-pub type WriterConnection = sqlx::pool::PoolConnection<sqlx::Any>;
+pub use hot::WriterConnection;
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -101,6 +107,8 @@ pub struct Store {
     dialect: Dialect,
     /// SQLite commit durability of the publish path.
     sync: SqliteSync,
+    /// On SQLite with a file, the hot write paths' own connection (see [`hot`]).
+    direct: Option<hot::DirectWriter>,
 }
 
 impl Store {
@@ -137,7 +145,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let (pool, writer) = match dialect {
+        let (pool, writer, direct) = match dialect {
             Dialect::Sqlite => {
                 let pool = sqlite_pool_options(8, sync, None)
                     .connect_with(options.clone())
@@ -146,7 +154,16 @@ impl Store {
                     .connect_with(options)
                     .await?;
                 spawn_checkpointer(pool.clone());
-                (pool, writer)
+                // The pools created the file and switched it to WAL.
+                let direct = match sqlite_file(&url)? {
+                    Some(path) => Some(hot::DirectWriter::open(
+                        &path,
+                        sync,
+                        WRITER_AUTOCHECKPOINT_PAGES,
+                    )?),
+                    None => None,
+                };
+                (pool, writer, direct)
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -154,7 +171,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         Ok(Self {
@@ -162,6 +179,7 @@ impl Store {
             writer,
             dialect,
             sync,
+            direct,
         })
     }
 
@@ -199,10 +217,25 @@ impl Store {
         &self.writer
     }
 
-    /// Hold the writer (on SQLite, wait for the one connection).
+    /// Hold the hot paths' writer (on SQLite, wait for the one connection).
     pub async fn writer_connection(&self) -> StoreResult<WriterConnection> {
-        Ok(self.writer.acquire().await?)
+        match &self.direct {
+            Some(direct) => Ok(direct.acquire().await),
+            None => Ok(WriterConnection::Pool(self.writer.acquire().await?)),
+        }
     }
+}
+
+/// The database file of a SQLite URL, or `None` for an in-memory database (which only
+/// sqlx's own connections can share).
+fn sqlite_file(url: &str) -> StoreResult<Option<std::path::PathBuf>> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    if name.starts_with("file:sqlx-in-memory") || name == ":memory:" || name.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(path.to_path_buf()))
 }
 
 /// WAL pages after which the writer checkpoints in its own commit. Only a backstop: the

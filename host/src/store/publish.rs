@@ -6,9 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Row;
-
 use super::deliveries::ClaimedDelivery;
+use super::hot::HotTx;
 use super::sql::{Bind, SqlBuilder};
 use super::{now_ms, Dialect, Store, StoreResult, WriterConnection};
 
@@ -100,7 +99,7 @@ impl Store {
         lease: Option<&Lease>,
     ) -> StoreResult<PublishedBatch> {
         let now = now_ms();
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+        let mut tx = conn.begin().await?;
         let mut first_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
         let mut fresh = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -136,9 +135,7 @@ impl Store {
                 );
             }
             b.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id");
-            for row in b.query().fetch_all(&mut *tx).await? {
-                inserted.insert((row.try_get(0)?, row.try_get(1)?));
-            }
+            inserted.extend(tx.fetch::<(String, String)>(&b).await?);
         }
         // Whether each event's first occurrence was written (not already stored).
         let written: Vec<bool> = events
@@ -227,7 +224,7 @@ impl Store {
 
 async fn insert_deliveries<'a>(
     dialect: Dialect,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut HotTx<'_>,
     rows: impl Iterator<Item = &'a DeliveryRow<'a>>,
     lease: Option<&Lease>,
     now: i64,
@@ -264,28 +261,23 @@ async fn insert_deliveries<'a>(
         );
     }
     if !b.is_empty() {
-        b.query().execute(&mut **tx).await?;
+        tx.execute(&b).await?;
     }
     Ok(())
 }
 
 /// Destinations a stored event was routed to (answer to a duplicate publish).
 async fn stored_destination_ids(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut HotTx<'_>,
     tenant_id: &str,
     id: &str,
 ) -> StoreResult<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT destination_id FROM deliveries WHERE tenant_id = $1 AND event_id = $2 ORDER BY destination_id",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?)
+    let mut b = SqlBuilder::new("SELECT destination_id FROM deliveries WHERE ");
+    b.push_binds(
+        "tenant_id = ? AND event_id = ? ORDER BY destination_id",
+        [Bind::Text(tenant_id.into()), Bind::Text(id.into())],
+    );
+    tx.fetch(&b).await
 }
 
 /// What routing a batch of publishes needs: which tenants exist and their destinations.
@@ -298,39 +290,35 @@ pub struct RoutingSnapshot {
 }
 
 impl Store {
-    /// Tenants and destinations for routing a batch of events, in two queries.
-    pub async fn routing_snapshot(&self, tenant_ids: &[String]) -> StoreResult<RoutingSnapshot> {
+    /// Tenants and destinations for routing a batch of events, in two queries on the
+    /// writer the caller holds (on SQLite that is the direct connection: no thread
+    /// handoff, and it sees every commit).
+    pub async fn routing_snapshot_on(
+        &self,
+        conn: &mut WriterConnection,
+        tenant_ids: &[String],
+    ) -> StoreResult<RoutingSnapshot> {
         let mut unique = tenant_ids.to_vec();
         unique.sort();
         unique.dedup();
         if unique.is_empty() {
             return Ok(RoutingSnapshot::default());
         }
-        let mut b = SqlBuilder::new("SELECT id FROM tenants WHERE 1 = 1");
+        let mut b = SqlBuilder::for_dialect(self.dialect(), "SELECT id FROM tenants WHERE 1 = 1");
         b.push_in(" AND id", &unique);
-        let tenants = b
-            .query()
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<HashSet<String>, _>>()?;
-        let mut b = SqlBuilder::new(format!(
-            "SELECT {} FROM destinations WHERE 1 = 1",
-            super::destinations::COLUMNS
-        ));
+        let tenants = conn.read::<String>(&b).await?.into_iter().collect();
+        let mut b = SqlBuilder::for_dialect(
+            self.dialect(),
+            format!(
+                "SELECT {} FROM destinations WHERE 1 = 1",
+                super::destinations::COLUMNS
+            ),
+        );
         b.push_in(" AND tenant_id", &unique);
         b.push(" ORDER BY created_at, id");
-        let destinations = b
-            .query()
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(super::destinations::decode)
-            .collect::<StoreResult<_>>()?;
         Ok(RoutingSnapshot {
             tenants,
-            destinations,
+            destinations: conn.read(&b).await?,
         })
     }
 }

@@ -105,6 +105,16 @@ impl SqlBuilder {
         self
     }
 
+    /// The SQL text.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The bound values, in placeholder order.
+    pub fn binds(&self) -> &[Bind] {
+        &self.binds
+    }
+
     /// Whether nothing has been bound yet.
     pub fn is_empty(&self) -> bool {
         self.binds.is_empty()

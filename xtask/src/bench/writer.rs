@@ -18,6 +18,10 @@ pub struct WriterCounters(HashMap<String, f64>);
 
 const KINDS: [&str; 2] = ["publish", "outcome"];
 
+/// Plugin calls moved to the slow lane: a delivery that did should not happen in a
+/// healthy run, and would explain a latency tail.
+const SLOW_LANE: &str = "outrider_plugin_calls_slow_lane_total";
+
 impl WriterCounters {
     /// Read them from the server.
     pub async fn read(addr: SocketAddr) -> Result<Self> {
@@ -29,7 +33,7 @@ impl WriterCounters {
         let text = String::from_utf8_lossy(&body);
         let counters = text
             .lines()
-            .filter(|l| l.starts_with("outrider_writer_"))
+            .filter(|l| l.starts_with("outrider_writer_") || l.starts_with(SLOW_LANE))
             .filter_map(|l| l.rsplit_once(' '))
             .filter_map(|(name, value)| Some((name.to_string(), value.parse().ok()?)))
             .collect();
@@ -43,6 +47,14 @@ impl WriterCounters {
 
     /// Print one line per kind: what happened between `before` and `self`.
     pub fn report_since(&self, before: &WriterCounters, label: &str) {
+        let moved = self.0.get(SLOW_LANE).copied().unwrap_or(0.0)
+            - before.0.get(SLOW_LANE).copied().unwrap_or(0.0);
+        if moved > 0.0 {
+            line(
+                &format!("{label} plugin calls moved to the slow lane"),
+                format!("{moved:.0}"),
+            );
+        }
         for kind in KINDS {
             let delta = |metric: &str| self.get(metric, kind) - before.get(metric, kind);
             let batches = delta("batches_total");

@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::{test_support, AttemptRecord, NextStep};
+use sqlx::Row;
 
 async fn store_with_destinations(ids: &[&str]) -> (Store, tempfile::TempDir) {
     let (store, dir) = test_support::sqlite().await;
@@ -151,11 +152,11 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
     assert_eq!(streaks, vec![1, 1, 2, 0, 1]);
     // Outcomes commit at NORMAL; the writer must be back at FULL for the next publish.
     let mut writer = store.writer_connection().await.unwrap();
-    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
-        .fetch_one(&mut *writer)
-        .await
-        .unwrap()
-        .get(0);
+    assert!(
+        matches!(writer, crate::store::WriterConnection::Direct(_)),
+        "the hot paths drive SQLite directly"
+    );
+    let synchronous = writer.synchronous().await.unwrap();
     assert_eq!(
         synchronous, 2,
         "the writer was left at synchronous = {synchronous}"
