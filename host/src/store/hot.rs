@@ -149,7 +149,7 @@ impl WriterConnection {
     /// Run a read outside any transaction (it sees every commit so far).
     pub(crate) async fn read<T: HotRow>(&mut self, b: &SqlBuilder) -> StoreResult<Vec<T>> {
         match self {
-            WriterConnection::Pool(conn) => any_fetch(&mut **conn, b).await,
+            WriterConnection::Pool(conn) => any_fetch(conn, b).await,
             WriterConnection::Direct(direct) => direct_fetch(&direct.conn, b),
         }
     }
@@ -239,7 +239,7 @@ impl HotTx<'_> {
     /// Run a query and decode every row.
     pub async fn fetch<T: HotRow>(&mut self, b: &SqlBuilder) -> StoreResult<Vec<T>> {
         match self {
-            HotTx::Pool(tx) => any_fetch(&mut **tx, b).await,
+            HotTx::Pool(tx) => any_fetch(tx, b).await,
             HotTx::Direct(tx) => direct_fetch(tx.conn, b),
         }
     }
