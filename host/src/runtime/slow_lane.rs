@@ -3,7 +3,7 @@
 //! A call starts where it was made, on the server's tokio workers. Once it has run wasm
 //! past its grace (see [`long_calls`](super::long_calls)) its epoch callback marks it,
 //! and at its next yield [`LaneCall`] moves the suspended call (store, fiber and all) to
-//! the slow lane: a few threads at nice 19 that poll it from there on. The gates still
+//! the slow lane: a few threads at nice 19 and `SCHED_IDLE` that poll it from there on. The gates still
 //! share those threads between plugins; the priority makes the kernel run any other
 //! thread of the machine first, so a plugin spinning until its deadline takes only CPU
 //! nobody else wants. Before this, a spinning call held one of the two workers of a
@@ -51,6 +51,15 @@ fn lower_this_threads_priority() {
     };
     if failed {
         tracing::warn!(error = %std::io::Error::last_os_error(), "slow lane: cannot lower thread priority");
+    }
+    // SCHED_IDLE on top: any normal thread that wakes up preempts a slow-lane thread at
+    // once, where a nice-19 one could finish its slice first (a few milliseconds added
+    // to a healthy stream's tail while a spinning plugin ran). Lowering needs no
+    // privilege; the thread keeps a share of the CPU, so its calls still progress.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sets the calling thread's (pid 0) policy; `param` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "slow lane: cannot set SCHED_IDLE");
     }
 }
 
@@ -343,12 +352,15 @@ mod tests {
         let nice = LaneCall::new(demote, async move {
             marker.set();
             tokio::task::yield_now().await;
-            // SAFETY: reads the calling thread's nice value.
+            // SAFETY: reads the calling thread's nice value and scheduling policy.
             unsafe {
                 let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::getpriority(libc::PRIO_PROCESS, tid)
+                (
+                    libc::getpriority(libc::PRIO_PROCESS, tid),
+                    libc::sched_getscheduler(0),
+                )
             }
         });
-        assert_eq!(nice.await, Ok(SLOW_LANE_NICE));
+        assert_eq!(nice.await, Ok((SLOW_LANE_NICE, libc::SCHED_IDLE)));
     }
 }

@@ -470,8 +470,12 @@ fn report(
         ));
     }
     let p99_with = pct_ms(&with, 99.0);
-    if ratio.is_nan() || p99_with.is_nan() || p99_with > MAX_HEALTHY_P99_MS {
+    let starved = ratio.is_nan() || p99_with.is_nan() || p99_with > MAX_HEALTHY_P99_MS;
+    // Where the tail came from, whenever the target is missed.
+    if starved || ratio >= TARGET_P99_RATIO {
         timeline(during);
+    }
+    if starved {
         broken.push(format!(
             "the healthy p99 with faults is {p99_with:.1} ms, {ratio:.2}x the p99 without \
              (bound {MAX_HEALTHY_P99_MS} ms)"
