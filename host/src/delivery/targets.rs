@@ -86,16 +86,6 @@ impl TargetCache {
         Ok(prepared)
     }
 
-    /// Destinations held (for tests).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding the map leaves it consistent (inserts are whole).
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
