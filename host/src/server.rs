@@ -10,6 +10,7 @@ use crate::catalog;
 use crate::config::ServeConfig;
 use crate::crypto::Keyring;
 use crate::delivery::alerting::AlertPolicy;
+use crate::delivery::lanes::PluginCalls;
 use crate::delivery::retry::RetryPolicy;
 use crate::delivery::{DeliveryEngine, DispatchContext, WorkerConfig};
 use crate::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
@@ -109,6 +110,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
                 config.alert_callback_url.clone(),
             ),
             targets: Default::default(),
+            calls: PluginCalls::new(registry.clone()),
         },
         WorkerConfig {
             concurrency: config.delivery_concurrency.max(1),

@@ -22,6 +22,10 @@ pub struct Counters {
     pub writer_publish: WriterUse,
     /// The hot writer's outcome batches.
     pub writer_outcome: WriterUse,
+    /// `deliver-batch` calls made.
+    pub batch_calls: AtomicU64,
+    /// Events in them.
+    pub batch_events: AtomicU64,
 }
 
 /// How one loop used the hot write path's connection (on SQLite the only writer), to
@@ -121,6 +125,18 @@ pub fn render(plugins_loaded: usize, plugins_quarantined: usize, unfinished: i64
             ("{state=\"loaded\"}".into(), plugins_loaded as u64),
             ("{state=\"quarantined\"}".into(), plugins_quarantined as u64),
         ],
+    );
+    metric(
+        "outrider_plugin_batch_calls_total",
+        "counter",
+        "deliver-batch calls made to plugins that take deliveries in batches.",
+        &[(String::new(), get(&c.batch_calls))],
+    );
+    metric(
+        "outrider_plugin_batch_events_total",
+        "counter",
+        "Events delivered in those calls.",
+        &[(String::new(), get(&c.batch_events))],
     );
     metric(
         "outrider_plugin_calls_slow_lane_total",

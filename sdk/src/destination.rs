@@ -23,6 +23,17 @@ pub trait Destination: Plugin {
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError>;
 }
 
+/// A destination that delivers several events to one target better in one call than one
+/// by one (pipelined publishes on one broker connection, a batch API). Export it with
+/// [`export_batch_destination!`](crate::export_batch_destination): the host then groups
+/// deliveries that are due together for one destination (up to 128) into one
+/// `deliver_batch` call, and keeps one such call in flight per destination.
+pub trait BatchDestination: Destination {
+    /// Delivers `events` (at least one) to `target`: exactly one result per event, in
+    /// order. Any other number of results fails the whole call, as a crash.
+    fn deliver_batch(target: &Target, events: &[Event]) -> Vec<Result<Delivered, DeliveryError>>;
+}
+
 /// An event to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

@@ -6,13 +6,14 @@
 //! the component type of the world the plugin implements.
 
 use crate::bindings::exports::outrider::plugin::{
-    destination as wit_destination, plugin as wit_plugin, transformer as wit_transformer,
+    batch_destination as wit_batch, destination as wit_destination, plugin as wit_plugin,
+    transformer as wit_transformer,
 };
 use crate::bindings::types as wit;
 use crate::manifest::{FieldType, Manifest, PrototypeKind, TestCase};
 use crate::{
-    Config, Credentials, Delivered, DeliveryError, Destination, Event, FieldError, Plugin, Record,
-    Target, TransformError, Transformer,
+    BatchDestination, Config, Credentials, Delivered, DeliveryError, Destination, Event,
+    FieldError, Plugin, Record, Target, TransformError, Transformer,
 };
 use std::marker::PhantomData;
 
@@ -73,6 +74,30 @@ impl<T: Destination> wit_destination::Guest for Export<T> {
             .map_err(DeliveryError::from)
             .and_then(|target| T::deliver(&target, &event_from_wit(event)));
         result.map(delivered_to_wit).map_err(delivery_error_to_wit)
+    }
+}
+
+impl<T: BatchDestination> wit_batch::Guest for Export<T> {
+    fn deliver_batch(
+        target: wit::Target,
+        events: Vec<wit_destination::Event>,
+    ) -> Vec<Result<wit_destination::DeliveryOk, wit_destination::DeliveryError>> {
+        init();
+        let count = events.len();
+        let results = match target_from_wit::<T>(target, PrototypeKind::Destination) {
+            Ok(target) => {
+                let events: Vec<Event> = events.into_iter().map(event_from_wit).collect();
+                T::deliver_batch(&target, &events)
+            }
+            Err(e) => {
+                let error = DeliveryError::from(e);
+                (0..count).map(|_| Err(error.clone())).collect()
+            }
+        };
+        results
+            .into_iter()
+            .map(|r| r.map(delivered_to_wit).map_err(delivery_error_to_wit))
+            .collect()
     }
 }
 
@@ -359,6 +384,37 @@ macro_rules! export_transformer {
     };
 }
 
+/// Exports a type implementing [`BatchDestination`](crate::BatchDestination) as a
+/// `batch-destination-plugin` component (`destination` and `batch-destination`).
+///
+/// Natively (unit tests) it only checks the trait bounds.
+#[macro_export]
+macro_rules! export_batch_destination {
+    ($plugin:ty) => {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __outrider_check<T: $crate::BatchDestination>() {}
+            #[allow(dead_code)]
+            type __OutriderExport = $crate::__private::Export<$plugin>;
+            #[allow(dead_code)]
+            const __OUTRIDER_CHECK: fn() = __outrider_check::<$plugin>;
+
+            #[cfg(target_arch = "wasm32")]
+            $crate::__private::plugin_cabi!(__OutriderExport);
+            #[cfg(target_arch = "wasm32")]
+            $crate::__private::destination_cabi!(__OutriderExport);
+            #[cfg(target_arch = "wasm32")]
+            $crate::__private::batch_destination_cabi!(__OutriderExport);
+
+            #[cfg(target_arch = "wasm32")]
+            #[unsafe(link_section = "component-type:outrider-sdk:batch-destination-plugin")]
+            #[doc(hidden)]
+            pub static __OUTRIDER_COMPONENT_TYPE: [u8; $crate::__private::BATCH_DESTINATION_WORLD_LEN] =
+                $crate::__private::BATCH_DESTINATION_WORLD;
+        };
+    };
+}
+
 /// Exports a type implementing both [`Destination`](crate::Destination) and
 /// [`Transformer`](crate::Transformer) as a `full-plugin` component.
 ///
@@ -375,7 +431,17 @@ macro_rules! export_plugin {
             const __OUTRIDER_CHECK: fn() = __outrider_check::<$plugin>;
 
             #[cfg(target_arch = "wasm32")]
-            $crate::__private::full_plugin!(__OutriderExport);
+            $crate::__private::plugin_cabi!(__OutriderExport);
+            #[cfg(target_arch = "wasm32")]
+            $crate::__private::destination_cabi!(__OutriderExport);
+            #[cfg(target_arch = "wasm32")]
+            $crate::__private::transformer_cabi!(__OutriderExport);
+
+            #[cfg(target_arch = "wasm32")]
+            #[unsafe(link_section = "component-type:outrider-sdk:full-plugin")]
+            #[doc(hidden)]
+            pub static __OUTRIDER_COMPONENT_TYPE: [u8; $crate::__private::FULL_WORLD_LEN] =
+                $crate::__private::FULL_WORLD;
         };
     };
 }

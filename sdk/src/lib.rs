@@ -118,7 +118,8 @@ pub mod time;
 mod transformer;
 
 pub use destination::{
-    cap_body, Delivered, DeliveryError, Destination, Event, Failure, RESPONSE_BODY_CAP,
+    cap_body, BatchDestination, Delivered, DeliveryError, Destination, Event, Failure,
+    RESPONSE_BODY_CAP,
 };
 pub use fields::{Config, Credentials, FieldError, Record};
 pub use manifest::{
@@ -146,16 +147,19 @@ pub mod prelude {
     pub use serde_json::{json, Value};
 
     pub use crate::{
-        export_destination, export_plugin, export_transformer, Config, Credentials, Delivered,
-        DeliveryError, Destination, Event, Field, FieldError, Manifest, Plugin, Prototype, Record,
-        Target, TestCase, TransformError, Transformer,
+        export_batch_destination, export_destination, export_plugin, export_transformer,
+        BatchDestination, Config, Credentials, Delivered, DeliveryError, Destination, Event,
+        Field, FieldError, Manifest, Plugin, Prototype, Record, Target, TestCase,
+        TransformError, Transformer,
     };
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::{
-        DESTINATION_WORLD, DESTINATION_WORLD_LEN, TRANSFORMER_WORLD, TRANSFORMER_WORLD_LEN,
+        BATCH_DESTINATION_WORLD, BATCH_DESTINATION_WORLD_LEN, DESTINATION_WORLD,
+        DESTINATION_WORLD_LEN, FULL_WORLD, FULL_WORLD_LEN, TRANSFORMER_WORLD,
+        TRANSFORMER_WORLD_LEN,
     };
     pub use crate::export::Export;
 
@@ -163,7 +167,7 @@ pub mod __private {
     #[macro_export]
     macro_rules! __outrider_plugin_cabi {
         ($ty:ident) => {
-            $crate::bindings::exports::outrider::plugin::plugin::__export_outrider_plugin_plugin_0_1_0_cabi!(
+            $crate::bindings::exports::outrider::plugin::plugin::__export_outrider_plugin_plugin_0_1_1_cabi!(
                 $ty with_types_in $crate::bindings::exports::outrider::plugin::plugin
             );
         };
@@ -173,7 +177,7 @@ pub mod __private {
     #[macro_export]
     macro_rules! __outrider_destination_cabi {
         ($ty:ident) => {
-            $crate::bindings::exports::outrider::plugin::destination::__export_outrider_plugin_destination_0_1_0_cabi!(
+            $crate::bindings::exports::outrider::plugin::destination::__export_outrider_plugin_destination_0_1_1_cabi!(
                 $ty with_types_in $crate::bindings::exports::outrider::plugin::destination
             );
         };
@@ -183,7 +187,7 @@ pub mod __private {
     #[macro_export]
     macro_rules! __outrider_transformer_cabi {
         ($ty:ident) => {
-            $crate::bindings::exports::outrider::plugin::transformer::__export_outrider_plugin_transformer_0_1_0_cabi!(
+            $crate::bindings::exports::outrider::plugin::transformer::__export_outrider_plugin_transformer_0_1_1_cabi!(
                 $ty with_types_in $crate::bindings::exports::outrider::plugin::transformer
             );
         };
@@ -191,14 +195,17 @@ pub mod __private {
 
     #[doc(hidden)]
     #[macro_export]
-    macro_rules! __outrider_full_plugin {
+    macro_rules! __outrider_batch_destination_cabi {
         ($ty:ident) => {
-            $crate::bindings::__outrider_export_full_plugin!($ty with_types_in $crate::bindings);
+            $crate::bindings::exports::outrider::plugin::batch_destination::__export_outrider_plugin_batch_destination_0_1_1_cabi!(
+                $ty with_types_in $crate::bindings::exports::outrider::plugin::batch_destination
+            );
         };
     }
 
     pub use crate::{
-        __outrider_destination_cabi as destination_cabi, __outrider_full_plugin as full_plugin,
-        __outrider_plugin_cabi as plugin_cabi, __outrider_transformer_cabi as transformer_cabi,
+        __outrider_batch_destination_cabi as batch_destination_cabi,
+        __outrider_destination_cabi as destination_cabi, __outrider_plugin_cabi as plugin_cabi,
+        __outrider_transformer_cabi as transformer_cabi,
     };
 }

@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod batches;
 mod compat;
 mod configurations;
 mod destination_changes;

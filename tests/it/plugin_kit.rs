@@ -122,9 +122,9 @@ fn inspect_shows_wit_version_imports_and_network() {
         &["plugin", "inspect", wasm.to_str().unwrap()],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("WIT: outrider:plugin@0.1.0"), "{out}");
+    assert!(out.contains("WIT: outrider:plugin@0.1.1"), "{out}");
     assert!(
-        out.contains("imports: ") && out.contains("outrider:plugin/http@0.1.0"),
+        out.contains("imports: ") && out.contains("outrider:plugin/http@0.1.1"),
         "{out}"
     );
     assert!(out.contains("network: hosts [], url fields [url]"), "{out}");
@@ -241,7 +241,7 @@ async fn rust_scaffolds_build_test_and_deliver() {
         &["plugin", "test", wasm, "--event", "rust-kit/event.json"],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("loaded rust-kit 0.1.0 (WIT 0.1.0"), "{out}");
+    assert!(out.contains("loaded rust-kit 0.1.0 (WIT 0.1.1"), "{out}");
     assert!(out.contains("validate: ok"), "{out}");
     assert!(out.contains("sent #1: POST /rust_kit"), "{out}");
     assert!(out.contains("x-event-topic: order.paid"), "{out}");

@@ -17,6 +17,7 @@ import uuid
 import httpx
 import paho.mqtt.client as paho
 import pika
+from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as redis_client
 import nats as nats_client
@@ -177,6 +178,33 @@ def test_rabbitmq_burst_respects_the_per_destination_limit(two_connections_per_d
     got = drain(amqp_queue, 60)
     assert {p.message_id for _, p, _ in got} == ids
     assert api.metric("outrider_tcp_connections_opened_total") - opened <= 2
+
+
+def test_rabbitmq_burst_is_pipelined_in_batches_over_one_connection(api, amqp_queue):
+    """Concurrent publishes to one RabbitMQ destination: the host hands the plugin the
+    deliveries due together in one deliver-batch call, one call in flight per destination,
+    so the burst shares one connection and its publishes are pipelined."""
+    rabbitmq(api, amqp_queue)
+    opened = api.metric("outrider_tcp_connections_opened_total")
+    calls = api.metric("outrider_plugin_batch_calls_total")
+    events = api.metric("outrider_plugin_batch_events_total")
+    n = 400
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        ids = set(pool.map(lambda i: api.publish("order.paid", {"n": i}), range(n)))
+    got = drain(amqp_queue, n)
+    assert {p.message_id for _, p, _ in got} == ids
+    assert api.metric("outrider_tcp_connections_opened_total") - opened == 1
+    batch_events = api.metric("outrider_plugin_batch_events_total") - events
+    batch_calls = api.metric("outrider_plugin_batch_calls_total") - calls
+    assert batch_events == n, (batch_events, batch_calls)
+    # Batches formed: fewer calls than events.
+    assert batch_calls < n, (batch_events, batch_calls)
+    # Every attempt is recorded on its own, each confirmed with its own delivery tag.
+    destination = api.client.get(f"/tenants/{api.tenant}/destinations").json()[0]["id"]
+    attempts = wait(lambda: (a := api.attempts(destination)) if len(a) >= n else None, what="attempts")
+    tags = {a["response_body"] for a in attempts}
+    assert len(attempts) == n and all(a["status"] == "success" for a in attempts)
+    assert len(tags) == n, "each message has its own confirm"
 
 
 def test_rabbitmq_connection_closed_by_the_broker_is_replaced(api, amqp_queue):

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::alerting::AlertPolicy;
+use super::lanes::PluginCalls;
 use super::retry::{Outcome, RetryPolicy};
 use super::targets::{string_map, TargetCache, Unprepared};
 use crate::crypto::Keyring;
@@ -32,6 +33,8 @@ pub struct DispatchContext {
     pub alerts: AlertPolicy,
     /// Destinations' decrypted, typed values, made once per stored version.
     pub targets: TargetCache,
+    /// Plugin calls (batched for plugins that take batches), with health accounting.
+    pub calls: PluginCalls,
 }
 
 /// The AAD binding a destination's credentials ciphertext to it.
@@ -170,22 +173,17 @@ pub async fn dispatch(
             record.response_status_code = ok.status_code.map(i64::from);
             record.response_body = cap(ok.response_body);
             record.next = NextStep::Done;
-            ctx.registry.record_success(&plugin.id);
             return record;
         }
-        Err(failure) => classify(&mut record, failure, ctx, &plugin.id),
+        Err(failure) => classify(&mut record, failure),
     };
     record.next = next_step(ctx, &event, &destination, attempt_number, outcome);
     record
 }
 
-/// Fill the record from a failure and say how the retry policy should treat it.
-fn classify(
-    record: &mut AttemptRecord,
-    failure: DeliveryFailure,
-    ctx: &DispatchContext,
-    plugin_id: &str,
-) -> Outcome {
+/// Fill the record from a failure and say how the retry policy should treat it. (The
+/// plugin's health was accounted where it was called, in [`PluginCalls`].)
+fn classify(record: &mut AttemptRecord, failure: DeliveryFailure) -> Outcome {
     match failure {
         DeliveryFailure::Retry {
             message,
@@ -197,7 +195,6 @@ fn classify(
             record.error_kind = Some("retry");
             record.response_status_code = status_code.map(i64::from);
             record.response_body = cap(response_body);
-            ctx.registry.record_success(plugin_id);
             Outcome::Retry { retry_after }
         }
         DeliveryFailure::Fail {
@@ -209,7 +206,6 @@ fn classify(
             record.error_kind = Some("fail");
             record.response_status_code = status_code.map(i64::from);
             record.response_body = cap(response_body);
-            ctx.registry.record_success(plugin_id);
             Outcome::Fail
         }
         DeliveryFailure::Misconfigured {
@@ -231,19 +227,16 @@ fn classify(
         DeliveryFailure::Timeout => {
             record.error = Some("the plugin call exceeded its deadline".into());
             record.error_kind = Some("timeout");
-            ctx.registry.record_crash(plugin_id);
             Outcome::Crash
         }
         DeliveryFailure::MemoryLimit => {
             record.error = Some("the plugin call exceeded its memory limit".into());
             record.error_kind = Some("memory");
-            ctx.registry.record_crash(plugin_id);
             Outcome::Crash
         }
         DeliveryFailure::Trap(message) => {
             record.error = Some(format!("the plugin trapped: {message}"));
             record.error_kind = Some("trap");
-            ctx.registry.record_crash(plugin_id);
             Outcome::Crash
         }
     }

@@ -4,13 +4,15 @@
 //! - `publisher`: group commit for publishes.
 //! - `routing`: which destinations an event goes to.
 //! - `worker`: claiming due deliveries and writing outcomes back, in batches.
-//! - `dispatch`: one attempt through a plugin; `targets`: destinations prepared for it.
+//! - `dispatch`: one attempt through a plugin; `targets`: destinations prepared for it;
+//!   `lanes`: the plugin call, batched for plugins that take batches.
 //! - `retry`, `filter`, `alerts`: the policies.
 
 pub mod alerting;
 pub mod alerts;
 pub mod dispatch;
 pub mod filter;
+pub mod lanes;
 pub mod publisher;
 pub mod retry;
 pub mod routing;

@@ -56,12 +56,12 @@ impl Hooked {
 pub async fn deliver(
     ctx: &DispatchContext,
     destination: &DestinationRow,
-    plugin: &LoadedPlugin,
+    plugin: &Arc<LoadedPlugin>,
     target: &Arc<PreparedTarget>,
     event: Event,
 ) -> Hooked {
     if destination.transformers.is_none() {
-        return Hooked::Delivered(plugin.deliver_prepared(target, event).await);
+        return Hooked::Delivered(ctx.calls.deliver(plugin, target, event).await);
     }
     let transformers = Transformers {
         store: &ctx.store,
@@ -81,7 +81,7 @@ pub async fn deliver(
             data,
             ..event.clone()
         };
-        match plugin.deliver_prepared(target, one).await {
+        match ctx.calls.deliver(plugin, target, one).await {
             Ok(delivered) => last = Some(delivered),
             Err(failure) => return Hooked::Delivered(Err(failure)),
         }

@@ -3,11 +3,11 @@
 //! These mirror the WIT `manifest` records but belong to the host: they are serde types
 //! the API renders and stores, independent of the WIT version a plugin was built
 //! against. Each bindings version converts its generated records into them (see the
-//! `From` impls at the bottom for `outrider:plugin@0.1.0`).
+//! `From` impls at the bottom for `outrider:plugin@0.1.x`).
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::v0_1_0::types as wit;
+use super::bindings::v0_1_1::types as wit;
 
 /// What a plugin is and what it provides.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -242,7 +242,7 @@ impl FieldError {
     }
 }
 
-// ---- conversions from outrider:plugin@0.1.0 ----
+// ---- conversions from outrider:plugin@0.1.x ----
 
 impl From<wit::PrototypeKind> for PrototypeKind {
     fn from(kind: wit::PrototypeKind) -> Self {

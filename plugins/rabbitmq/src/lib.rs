@@ -6,6 +6,10 @@
 //! The connection handshake (`start`/`tune`/`open`, channel 1, `confirm.select`) happens
 //! once per pooled connection; the session blob stored with it remembers the frame size
 //! and the next delivery tag, so later deliveries only publish and wait for the ack.
+//!
+//! It takes deliveries in batches (`batch-destination`): the host hands it the events due
+//! for one destination together, and it publishes them back to back on one channel and
+//! then collects their confirms, one round trip for the batch.
 
 mod amqp;
 
@@ -142,20 +146,37 @@ impl Destination for RabbitMq {
     }
 
     fn deliver(target: &Target, event: &Event) -> Result<Delivered, DeliveryError> {
-        let s = settings(&target.config, &target.credentials)
-            .map_err(|e| DeliveryError::misconfigured(join(&e)))?;
-        let mut headers = Table::default();
-        for (k, v) in message_metadata(target, event) {
-            headers.0.insert(k, Value::Str(v));
-        }
-        let message = Message {
-            exchange: &s.exchange,
-            routing_key: &event.topic,
-            headers,
-            message_id: &event.id,
-            timestamp: event.time_ms / 1000,
-            body: event.data.as_bytes(),
+        Self::deliver_batch(target, std::slice::from_ref(event))
+            .pop()
+            .unwrap_or_else(|| Err(DeliveryError::retry("no result for the event")))
+    }
+}
+
+impl BatchDestination for RabbitMq {
+    /// Publishes every event of the batch on one channel, then waits for their confirms
+    /// (pipelined: one round trip for the batch rather than one per event).
+    fn deliver_batch(target: &Target, events: &[Event]) -> Vec<Result<Delivered, DeliveryError>> {
+        let s = match settings(&target.config, &target.credentials) {
+            Ok(s) => s,
+            Err(e) => return every(events, DeliveryError::misconfigured(join(&e))),
         };
+        let messages: Vec<Message<'_>> = events
+            .iter()
+            .map(|event| {
+                let mut headers = Table::default();
+                for (k, v) in message_metadata(target, event) {
+                    headers.0.insert(k, Value::Str(v));
+                }
+                Message {
+                    exchange: &s.exchange,
+                    routing_key: &event.topic,
+                    headers,
+                    message_id: &event.id,
+                    timestamp: event.time_ms / 1000,
+                    body: event.data.as_bytes(),
+                }
+            })
+            .collect();
         let print = fingerprint(&[
             &s.endpoint.address(),
             &s.vhost,
@@ -163,18 +184,33 @@ impl Destination for RabbitMq {
             &s.password,
             if s.endpoint.tls { "tls" } else { "plain" },
         ]);
-        let tag = deliver(&s.endpoint.connect_options(), &print, |link, resumed| {
+        let confirms = deliver(&s.endpoint.connect_options(), &print, |link, resumed| {
             let state = match resumed.and_then(ChannelState::decode) {
                 Some(state) => state,
                 None => handshake(link, &s)?,
             };
-            publish(link, state, &message)
-        })?;
-        Ok(Delivered {
-            status_code: None,
-            response_body: Some(format!("confirmed by the broker (delivery tag {tag})")),
-        })
+            publish_all(link, state, &messages)
+        });
+        match confirms {
+            Ok(confirms) => confirms
+                .into_iter()
+                .map(|confirm| {
+                    confirm.map(|tag| Delivered {
+                        status_code: None,
+                        response_body: Some(format!(
+                            "confirmed by the broker (delivery tag {tag})"
+                        )),
+                    })
+                })
+                .collect(),
+            Err(error) => every(events, error),
+        }
     }
+}
+
+/// The same outcome for every event.
+fn every(events: &[Event], error: DeliveryError) -> Vec<Result<Delivered, DeliveryError>> {
+    events.iter().map(|_| Err(error.clone())).collect()
 }
 
 fn join(errors: &[FieldError]) -> String {
@@ -283,38 +319,40 @@ fn handshake(link: &mut Link, s: &Settings) -> Result<ChannelState, StepError> {
     })
 }
 
-/// Publish and wait for the confirm of this message's delivery tag.
-fn publish(
+/// Most bytes of publish frames gathered into one write.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Publish `messages` back to back, then wait for the confirm of each: its delivery tag,
+/// or a retry for a message the broker nacked.
+fn publish_all(
     link: &mut Link,
     state: ChannelState,
-    message: &Message<'_>,
-) -> Result<(u64, Vec<u8>), StepError> {
-    let tag = state.next_tag;
-    link.write(&amqp::publish(CHANNEL, state.frame_max, message))?;
+    messages: &[Message<'_>],
+) -> Result<(Vec<Result<u64, DeliveryError>>, Vec<u8>), StepError> {
+    let first = state.next_tag;
+    let mut out = Vec::new();
+    for message in messages {
+        out.extend(amqp::publish(CHANNEL, state.frame_max, message));
+        if out.len() >= WRITE_CHUNK {
+            link.write(&out)?;
+            out.clear();
+        }
+    }
+    if !out.is_empty() {
+        link.write(&out)?;
+    }
     let next = ChannelState {
-        next_tag: tag + 1,
+        next_tag: first + messages.len() as u64,
         ..state
     };
-    loop {
+    let mut confirms = Confirms::new(first, messages.len());
+    while !confirms.complete() {
         let frame = read_frame(link)?;
         match frame.method() {
             Some(ids::BASIC_ACK) | Some(ids::BASIC_NACK) => {
-                let (acked, multiple) = amqp::ack_args(&frame)
+                let (tag, multiple) = amqp::ack_args(&frame)
                     .ok_or_else(|| StepError::Connection("malformed basic.ack".into()))?;
-                if acked != tag && !(multiple && acked > tag) {
-                    // A confirm for an earlier message (cannot happen with one publish
-                    // in flight, but harmless to skip).
-                    if acked < tag {
-                        continue;
-                    }
-                }
-                if frame.method() == Some(ids::BASIC_NACK) {
-                    return Err(StepError::Broker {
-                        error: DeliveryError::retry("the broker nacked the message"),
-                        keep: Some(next.encode()),
-                    });
-                }
-                return Ok((tag, next.encode()));
+                confirms.settle(tag, multiple, frame.method() == Some(ids::BASIC_ACK));
             }
             Some(ids::BASIC_RETURN) => continue, // unroutable; the ack follows
             Some(ids::CONNECTION_CLOSE) | Some(ids::CHANNEL_CLOSE) => return Err(closed(&frame)),
@@ -322,14 +360,64 @@ fn publish(
             None if frame.kind == 2 || frame.kind == 3 => continue,
             other => {
                 return Err(StepError::Connection(format!(
-                    "unexpected AMQP frame while waiting for the confirm: {other:?}"
+                    "unexpected AMQP frame while waiting for confirms: {other:?}"
                 )))
             }
         }
     }
+    Ok((confirms.results(), next.encode()))
 }
 
-export_destination!(RabbitMq);
+/// Confirms of the delivery tags `first..first + count`, as they arrive.
+struct Confirms {
+    first: u64,
+    /// Per message: none yet, or acked (true) / nacked (false).
+    settled: Vec<Option<bool>>,
+    open: usize,
+}
+
+impl Confirms {
+    fn new(first: u64, count: usize) -> Self {
+        Confirms {
+            first,
+            settled: vec![None; count],
+            open: count,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.open == 0
+    }
+
+    /// A `basic.ack`/`basic.nack` of `tag`, or of every tag up to it when `multiple`.
+    /// Tags outside the batch (earlier messages) are ignored.
+    fn settle(&mut self, tag: u64, multiple: bool, acked: bool) {
+        let from = if multiple { self.first } else { tag };
+        for t in from.max(self.first)..=tag {
+            let Some(slot) = self.settled.get_mut((t - self.first) as usize) else {
+                break;
+            };
+            if slot.is_none() {
+                *slot = Some(acked);
+                self.open -= 1;
+            }
+        }
+    }
+
+    fn results(self) -> Vec<Result<u64, DeliveryError>> {
+        let first = self.first;
+        self.settled
+            .into_iter()
+            .enumerate()
+            .map(|(i, acked)| match acked {
+                Some(true) => Ok(first + i as u64),
+                _ => Err(DeliveryError::retry("the broker nacked the message")),
+            })
+            .collect()
+    }
+}
+
+export_batch_destination!(RabbitMq);
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +449,29 @@ mod tests {
         .unwrap();
         assert!(s.endpoint.tls);
         assert_eq!(s.vhost, "prod");
+    }
+
+    #[test]
+    fn confirms_settle_single_multiple_and_nacks() {
+        let mut c = Confirms::new(5, 4); // tags 5, 6, 7, 8
+        c.settle(3, true, true); // an earlier batch's confirm: ignored
+        assert!(!c.complete());
+        c.settle(6, true, true); // 5 and 6
+        c.settle(8, false, false); // 8 nacked
+        assert!(!c.complete());
+        c.settle(9, false, true); // beyond the batch: ignored
+        c.settle(7, false, true);
+        assert!(c.complete());
+        let results = c.results();
+        assert_eq!(results[0], Ok(5));
+        assert_eq!(results[1], Ok(6));
+        assert_eq!(results[2], Ok(7));
+        assert!(results[3].is_err());
+        // A later multiple ack does not overturn a nack.
+        let mut c = Confirms::new(1, 2);
+        c.settle(1, false, false);
+        c.settle(2, true, true);
+        assert!(c.results()[0].is_err());
     }
 
     #[test]

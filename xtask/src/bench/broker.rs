@@ -7,7 +7,9 @@
 //! (`plugins/rabbitmq/src/amqp.rs`, compiled natively here) on tokio sockets: the same
 //! protocol work without sandbox, store or HTTP, using as many connections as Outrider
 //! may open to one destination, each waiting for the confirm of every message as the
-//! plugin does. Handshakes are Outrider's `outrider_tcp_connections_opened_total`.
+//! plugin's single deliveries do; and, second, pipelined as the plugin's batches are: one
+//! connection, windows of 128 publishes written back to back, then their confirms.
+//! Handshakes are Outrider's `outrider_tcp_connections_opened_total`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,8 +33,12 @@ use super::stats::line;
 use crate::server::Server;
 
 /// Connections Outrider may open to one destination by default
-/// (`OUTRIDER_TCP_MAX_PER_DESTINATION`); the native publisher uses as many.
+/// (`OUTRIDER_TCP_MAX_PER_DESTINATION`); the first native publisher uses as many.
 const CONNECTIONS: usize = 16;
+
+/// Most events in one of Outrider's `deliver-batch` calls; the pipelined native publisher
+/// uses windows of as many.
+const BATCH_MAX: usize = 128;
 
 /// What to run.
 pub struct Options {
@@ -105,6 +111,29 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         format!("{native_rate:.0} ({n} messages, {CONNECTIONS} connections)"),
     );
 
+    // Native, pipelined as the plugin's batches are: one connection, windows of
+    // BATCH_MAX publishes written back to back, then their confirms.
+    let started = Instant::now();
+    let mut amqp = Amqp::connect(options.broker).await?;
+    let mut seq = 0;
+    while seq < n {
+        let window: Vec<(String, String)> = (seq..(seq + BATCH_MAX).min(n))
+            .map(|i| (format!("native-pipelined-{i}"), event_data(1, i, 0)))
+            .collect();
+        seq += window.len();
+        amqp.publish_window(queue, &window).await?;
+    }
+    let pipelined_rate = n as f64 / started.elapsed().as_secs_f64();
+    let count = control.queue_declare(queue, true).await?;
+    if count as usize != n {
+        bail!("native pipelined run: {count} of {n} messages in the queue");
+    }
+    control.queue_purge(queue).await?;
+    line(
+        "broker/rabbitmq native publisher, pipelined confirms (msg/s)",
+        format!("{pipelined_rate:.0} ({n} messages, 1 connection, windows of {BATCH_MAX})"),
+    );
+
     // Outrider.
     let gateway = GatewayOptions {
         binary: options.binary.clone(),
@@ -126,9 +155,10 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     line(
         "broker/rabbitmq Outrider publish -> rabbitmq plugin -> queue (events/s)",
         format!(
-            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native",
+            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native ({:.2}x native pipelined)",
             options.concurrency,
-            rate / native_rate
+            rate / native_rate,
+            rate / pipelined_rate
         ),
     );
     line(
@@ -333,6 +363,38 @@ impl Amqp {
                 other => bail!("expected basic.ack, got {other:?}"),
             }
         }
+    }
+
+    /// Publish `window` (message id, body) back to back, then wait until all are confirmed.
+    async fn publish_window(&mut self, queue: &str, window: &[(String, String)]) -> Result<()> {
+        let mut out = Vec::new();
+        for (id, body) in window {
+            let message = amqp::Message {
+                exchange: "",
+                routing_key: queue,
+                headers: amqp::Table::default(),
+                message_id: id,
+                timestamp: 0,
+                body: body.as_bytes(),
+            };
+            out.extend(amqp::publish(1, self.frame_max, &message));
+        }
+        self.stream.write_all(&out).await?;
+        let last = self.next_tag + window.len() as u64 - 1;
+        self.next_tag = last + 1;
+        let mut acked = std::collections::HashSet::new();
+        while acked.len() < window.len() {
+            let frame = self.frame().await?;
+            match frame.method() {
+                Some(amqp::ids::BASIC_ACK) => {
+                    let (tag, multiple) = amqp::ack_args(&frame).context("basic.ack")?;
+                    let from = if multiple { last + 1 - window.len() as u64 } else { tag };
+                    acked.extend(from..=tag.min(last));
+                }
+                other => bail!("expected basic.ack, got {other:?}"),
+            }
+        }
+        Ok(())
     }
 
     /// `queue.declare` (passive: only look); the message count.

@@ -8,7 +8,7 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::v0_1_0::types;
+use super::bindings::v0_1_1::types;
 
 use super::call::CallContext;
 use super::long_calls::LongCalls;
@@ -51,7 +51,10 @@ impl Capabilities {
     }
 }
 
-/// Add every granted import of `outrider:plugin@0.1.0` and WASI 0.2 to `linker`.
+/// Add every granted import of `outrider:plugin@0.1.1` and WASI 0.2 to `linker`.
+///
+/// The linker is semver-aware, so these also satisfy the imports of components built
+/// against 0.1.0 (0.1.1 only added an export).
 pub fn add_to_linker(linker: &mut Linker<CallContext>) -> wasmtime::Result<()> {
     // `types` has no functions; its (empty) instance must still be defined.
     types::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)?;

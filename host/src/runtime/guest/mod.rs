@@ -1,9 +1,10 @@
 //! Calling into a plugin's exports, whatever WIT version it was built against.
 //!
 //! [`GuestExports`] holds the pre-computed export indices of one component and
-//! dispatches each call to the module of its WIT version (`v0_1_0`, ...), which converts
-//! host-side types to that version's records and back. A new version adds a variant and
-//! a module; [`dispatch!`] keeps the per-method matches in one place.
+//! dispatches each call to the module of its WIT version family (`v0_1` serves 0.1.0 and
+//! 0.1.1), which converts host-side types to that version's records and back. A breaking
+//! version adds a variant and a module; [`dispatch!`] keeps the per-method matches in one
+//! place.
 
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
@@ -13,7 +14,9 @@ use super::calls::{Delivered, DeliveryFailure, Event, Target};
 use super::manifest::{FieldError, Manifest, PrototypeKind, TestCase};
 use super::validate::{ExportSet, LoadError};
 
-mod v0_1_0;
+mod v0_1;
+
+pub use v0_1::BATCH_MAX;
 
 /// JSON text of a target's config and credentials, made once per prepared target (and
 /// hashed by instance reuse).
@@ -47,15 +50,15 @@ pub enum TransformRejection {
 /// Export indices of one component, by WIT version.
 #[derive(Clone)]
 pub enum GuestExports {
-    /// `outrider:plugin@0.1.0`.
-    V0_1_0(v0_1_0::Exports),
+    /// `outrider:plugin@0.1.0` and `@0.1.1`.
+    V0_1(v0_1::Exports),
 }
 
 /// Run `$body` with `$g` bound to the version-specific exports.
 macro_rules! dispatch {
     ($self:expr, $g:ident => $body:expr) => {
         match $self {
-            GuestExports::V0_1_0($g) => $body,
+            GuestExports::V0_1($g) => $body,
         }
     };
 }
@@ -64,11 +67,18 @@ impl GuestExports {
     /// Look up the exports of `pre` for the WIT version in `exports`.
     pub fn new(exports: &ExportSet, pre: &InstancePre<CallContext>) -> Result<Self, LoadError> {
         match exports.version.as_str() {
-            v0_1_0::VERSION => Ok(GuestExports::V0_1_0(v0_1_0::Exports::new(exports, pre)?)),
+            v if v0_1::VERSIONS.contains(&v) => {
+                Ok(GuestExports::V0_1(v0_1::Exports::new(exports, pre)?))
+            }
             other => Err(LoadError::UnknownWitVersion {
                 version: other.to_owned(),
             }),
         }
+    }
+
+    /// Whether the component exports `batch-destination`.
+    pub fn batches(&self) -> bool {
+        dispatch!(self, g => g.batches())
     }
 
     /// Type-check the exports once on the load-time instance (the hot calls then skip
@@ -123,6 +133,18 @@ impl GuestExports {
         event: &Event,
     ) -> wasmtime::Result<Result<Delivered, DeliveryFailure>> {
         dispatch!(self, g => g.deliver(store, instance, target, json, event).await)
+    }
+
+    /// `batch-destination.deliver-batch`: one result per event.
+    pub async fn deliver_batch(
+        &self,
+        store: &mut Store<CallContext>,
+        instance: &Instance,
+        target: &Target,
+        json: &TargetJson,
+        events: &[Event],
+    ) -> wasmtime::Result<Vec<Result<Delivered, DeliveryFailure>>> {
+        dispatch!(self, g => g.deliver_batch(store, instance, target, json, events).await)
     }
 
     /// `transformer.transform`; outputs are JSON texts.

@@ -7,9 +7,10 @@ mod rules;
 
 pub use rules::{check_manifest, ManifestError};
 
-/// WIT versions of `outrider:plugin` this host loads. Adding one means a new bindings
-/// module and an arm in the version dispatch (`guest/mod.rs`).
-pub const KNOWN_WIT_VERSIONS: &[&str] = &["0.1.0"];
+/// WIT versions of `outrider:plugin` this host loads. A version that only adds to the one
+/// before is served by the same bindings and export glue; a breaking one means a new
+/// bindings module and an arm in the version dispatch (`guest/mod.rs`).
+pub const KNOWN_WIT_VERSIONS: &[&str] = &["0.1.0", "0.1.1"];
 
 /// The WIT package plugins are built against.
 pub const PACKAGE: &str = "outrider:plugin";
@@ -160,6 +161,8 @@ pub struct ExportSet {
     pub destination: bool,
     /// Whether `transformer` is exported.
     pub transformer: bool,
+    /// Whether `batch-destination` (0.1.1) is exported beside `destination`.
+    pub batch: bool,
 }
 
 /// Find the plugin export and kind exports among the component's export names.
@@ -181,6 +184,7 @@ pub fn check_exports(names: &[String]) -> Result<ExportSet, LoadError> {
     let set = ExportSet {
         destination: has("destination"),
         transformer: has("transformer"),
+        batch: has("destination") && has("batch-destination"),
         version,
     };
     if !set.destination && !set.transformer {
@@ -243,7 +247,29 @@ mod tests {
             "outrider:plugin/destination@0.1.0",
         ]))
         .unwrap();
-        assert!(set.destination && !set.transformer);
+        assert!(set.destination && !set.transformer && !set.batch);
+        let set = check_exports(&names(&[
+            "outrider:plugin/plugin@0.1.1",
+            "outrider:plugin/destination@0.1.1",
+            "outrider:plugin/batch-destination@0.1.1",
+        ]))
+        .unwrap();
+        assert!(set.destination && set.batch);
+        // `batch-destination` of another version, or without `destination`, is no batch.
+        for names in [
+            names(&[
+                "outrider:plugin/plugin@0.1.1",
+                "outrider:plugin/destination@0.1.1",
+                "outrider:plugin/batch-destination@0.1.0",
+            ]),
+            names(&[
+                "outrider:plugin/plugin@0.1.1",
+                "outrider:plugin/transformer@0.1.1",
+                "outrider:plugin/batch-destination@0.1.1",
+            ]),
+        ] {
+            assert!(!check_exports(&names).unwrap().batch, "{names:?}");
+        }
         assert!(matches!(
             check_exports(&names(&["outrider:plugin/destination@0.1.0"])),
             Err(LoadError::MissingPluginExport { .. })

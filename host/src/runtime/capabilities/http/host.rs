@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::runtime::bindings::v0_1_0::http::{Error, Host, Request, Response};
-use crate::runtime::bindings::v0_1_0::types::Entry;
+use crate::runtime::bindings::v0_1_1::http::{Error, Host, Request, Response};
+use crate::runtime::bindings::v0_1_1::types::Entry;
 use crate::runtime::call::CallContext;
 
 use super::{HttpFailure, OutboundRequest};

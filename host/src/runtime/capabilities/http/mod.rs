@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::runtime::bindings::v0_1_0::http;
+use crate::runtime::bindings::v0_1_1::http;
 use crate::runtime::call::CallContext;
 use crate::runtime::network::{url_host, Denied, HostAllowlist, NetworkPolicy, PolicyResolver};
 

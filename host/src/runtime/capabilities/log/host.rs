@@ -1,7 +1,7 @@
 //! `outrider:plugin/log` host implementation.
 
-use crate::runtime::bindings::v0_1_0::log::{Host, Level};
-use crate::runtime::bindings::v0_1_0::types::Entry;
+use crate::runtime::bindings::v0_1_1::log::{Host, Level};
+use crate::runtime::bindings::v0_1_1::types::Entry;
 use crate::runtime::call::CallContext;
 
 use super::truncate;

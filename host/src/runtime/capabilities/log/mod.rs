@@ -5,7 +5,7 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::runtime::bindings::v0_1_0::log;
+use crate::runtime::bindings::v0_1_1::log;
 use crate::runtime::call::CallContext;
 
 mod host;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::runtime::bindings::v0_1_0::state::{Error, Host};
+use crate::runtime::bindings::v0_1_1::state::{Error, Host};
 use crate::runtime::call::CallContext;
 
 use super::StateError;

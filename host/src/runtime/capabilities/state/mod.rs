@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::runtime::bindings::v0_1_0::state;
+use crate::runtime::bindings::v0_1_1::state;
 use crate::runtime::call::CallContext;
 
 mod host;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use wasmtime::component::Resource;
 
-use crate::runtime::bindings::v0_1_0::tcp::{ConnectOptions, Error, Host, HostConnection};
+use crate::runtime::bindings::v0_1_1::tcp::{ConnectOptions, Error, Host, HostConnection};
 use crate::runtime::call::CallContext;
 use crate::runtime::network::{normalize_host, ResolveError};
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::runtime::bindings::v0_1_0::tcp;
+use crate::runtime::bindings::v0_1_1::tcp;
 use crate::runtime::call::CallContext;
 use crate::runtime::network::NetworkPolicy;
 

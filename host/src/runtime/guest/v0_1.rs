@@ -1,11 +1,16 @@
-//! Calls into components built against `outrider:plugin@0.1.0`.
+//! Calls into components built against `outrider:plugin@0.1.x` (0.1.0 and 0.1.1).
+//!
+//! Functions are looked up under the component's own version (`destination@0.1.0` or
+//! `@0.1.1`) and called with the 0.1.1 bindings' types: 0.1.1 only added the
+//! `batch-destination` export, so the shared functions' types are the same and the
+//! component model's structural type check accepts them for either version.
 //!
 //! The hot calls (`deliver`, `transform`) skip the generated per-call plumbing: their
 //! arguments are lowered from borrowed records ([`TargetParam`], [`EventParam`]) made
 //! straight from the host's `Target`/`Event` (no copies into owned WIT records), and
 //! their signatures are type-checked once per component at load ([`Exports::verify`])
-//! instead of on every call. Rare calls (manifest, self-tests, validate) use the
-//! generated bindings as they are.
+//! instead of on every call. Rare calls (manifest, self-tests, validate) type-check on
+//! each call.
 
 use std::time::Duration;
 
@@ -15,7 +20,7 @@ use wasmtime::component::{
 use wasmtime::Store;
 
 use super::{TargetJson, TransformRejection};
-use crate::runtime::bindings::v0_1_0::{destination, plugin, transformer};
+use crate::runtime::bindings::v0_1_1::{destination, transformer, types};
 use crate::runtime::call::CallContext;
 use crate::runtime::calls::{
     cap_text, Delivered, DeliveryFailure, Event, Target, FIELD_ERRORS_CAP, MESSAGE_CAP,
@@ -23,10 +28,11 @@ use crate::runtime::calls::{
 use crate::runtime::manifest::{FieldError, Manifest, PrototypeKind, TestCase};
 use crate::runtime::validate::{ExportSet, LoadError};
 
-pub use crate::runtime::bindings::v0_1_0::VERSION;
+/// The versions these calls serve.
+pub const VERSIONS: &[&str] = &["0.1.0", "0.1.1"];
 
-const DESTINATION: &str = "outrider:plugin/destination@0.1.0";
-const TRANSFORMER: &str = "outrider:plugin/transformer@0.1.0";
+/// Most events the host puts in one `deliver-batch` call.
+pub const BATCH_MAX: usize = 128;
 
 /// `types.entry`, borrowed.
 #[derive(ComponentType, Lower)]
@@ -78,33 +84,38 @@ struct EventParam<'a> {
 
 type DeliverParams<'a> = (TargetParam<'a>, EventParam<'a>);
 type DeliverResults = (Result<destination::DeliveryOk, destination::DeliveryError>,);
+type BatchParams<'a> = (TargetParam<'a>, &'a [EventParam<'a>]);
+type BatchResults = (Vec<Result<destination::DeliveryOk, destination::DeliveryError>>,);
 type TransformParams<'a> = (TargetParam<'a>, &'a str);
+type ValidateParams<'a> = (&'a str, &'a str, &'a str);
+type ValidateResults = (Result<(), Vec<types::FieldError>>,);
 type TransformResults = (Result<Vec<String>, transformer::TransformError>,);
 
 /// Export indices, looked up once per component.
 #[derive(Clone)]
 pub struct Exports {
-    plugin: plugin::GuestIndices,
-    destination: Option<destination::GuestIndices>,
-    transformer: Option<transformer::GuestIndices>,
+    manifest: ComponentExportIndex,
+    self_tests: ComponentExportIndex,
+    validate_destination: Option<ComponentExportIndex>,
+    validate_transformer: Option<ComponentExportIndex>,
     deliver: Option<ComponentExportIndex>,
+    deliver_batch: Option<ComponentExportIndex>,
     transform: Option<ComponentExportIndex>,
-}
-
-fn link_error(e: wasmtime::Error) -> LoadError {
-    LoadError::Link(crate::runtime::call::describe(&e))
 }
 
 fn missing(what: &str) -> wasmtime::Error {
     wasmtime::Error::msg(format!("the plugin does not export `{what}`"))
 }
 
-/// The index of `func` in the exported interface `iface`.
+/// The index of `func` in the exported interface `iface` of `version`.
 fn func_index(
     pre: &InstancePre<CallContext>,
+    version: &str,
     iface: &str,
     func: &str,
 ) -> Result<ComponentExportIndex, LoadError> {
+    let iface = format!("outrider:plugin/{iface}@{version}");
+    let iface = iface.as_str();
     let component = pre.component();
     let instance = component
         .get_export_index(None, iface)
@@ -139,45 +150,48 @@ fn target_param<'a>(
 
 impl Exports {
     pub fn new(exports: &ExportSet, pre: &InstancePre<CallContext>) -> Result<Self, LoadError> {
+        let version = exports.version.as_str();
+        let index = |wanted: bool, iface: &str, func: &str| {
+            wanted
+                .then(|| func_index(pre, version, iface, func))
+                .transpose()
+        };
         Ok(Exports {
-            plugin: plugin::GuestIndices::new(pre).map_err(link_error)?,
-            destination: exports
-                .destination
-                .then(|| destination::GuestIndices::new(pre))
-                .transpose()
-                .map_err(link_error)?,
-            transformer: exports
-                .transformer
-                .then(|| transformer::GuestIndices::new(pre))
-                .transpose()
-                .map_err(link_error)?,
-            deliver: exports
-                .destination
-                .then(|| func_index(pre, DESTINATION, "deliver"))
-                .transpose()?,
-            transform: exports
-                .transformer
-                .then(|| func_index(pre, TRANSFORMER, "transform"))
-                .transpose()?,
+            manifest: func_index(pre, version, "plugin", "manifest")?,
+            self_tests: func_index(pre, version, "plugin", "self-tests")?,
+            validate_destination: index(exports.destination, "destination", "validate")?,
+            validate_transformer: index(exports.transformer, "transformer", "validate")?,
+            deliver: index(exports.destination, "destination", "deliver")?,
+            deliver_batch: index(exports.batch, "batch-destination", "deliver-batch")?,
+            transform: index(exports.transformer, "transformer", "transform")?,
         })
     }
 
-    /// Type-check every export against the generated bindings, and the hot calls
-    /// against their borrowed signatures, once, on the load-time instance.
+    /// Whether the component takes deliveries in batches.
+    pub fn batches(&self) -> bool {
+        self.deliver_batch.is_some()
+    }
+
+    /// Type-check every export against the types the calls use, once, on the load-time
+    /// instance.
     pub fn verify(
         &self,
         store: &mut Store<CallContext>,
         instance: &Instance,
     ) -> wasmtime::Result<()> {
-        self.plugin.load(&mut *store, instance)?;
-        if let Some(d) = &self.destination {
-            d.load(&mut *store, instance)?;
-        }
-        if let Some(t) = &self.transformer {
-            t.load(&mut *store, instance)?;
+        instance.get_typed_func::<(), (types::Manifest,)>(&mut *store, &self.manifest)?;
+        instance.get_typed_func::<(), (Vec<types::TestCase>,)>(&mut *store, &self.self_tests)?;
+        for index in [&self.validate_destination, &self.validate_transformer]
+            .into_iter()
+            .flatten()
+        {
+            instance.get_typed_func::<ValidateParams<'_>, ValidateResults>(&mut *store, index)?;
         }
         if let Some(index) = &self.deliver {
             instance.get_typed_func::<DeliverParams<'_>, DeliverResults>(&mut *store, index)?;
+        }
+        if let Some(index) = &self.deliver_batch {
+            instance.get_typed_func::<BatchParams<'_>, BatchResults>(&mut *store, index)?;
         }
         if let Some(index) = &self.transform {
             instance.get_typed_func::<TransformParams<'_>, TransformResults>(&mut *store, index)?;
@@ -190,8 +204,10 @@ impl Exports {
         store: &mut Store<CallContext>,
         instance: &Instance,
     ) -> wasmtime::Result<Manifest> {
-        let guest = self.plugin.load(&mut *store, instance)?;
-        Ok(guest.call_manifest(&mut *store).await?.into())
+        let func =
+            instance.get_typed_func::<(), (types::Manifest,)>(&mut *store, &self.manifest)?;
+        let (manifest,) = func.call_async(&mut *store, ()).await?;
+        Ok(manifest.into())
     }
 
     pub async fn self_tests(
@@ -199,8 +215,9 @@ impl Exports {
         store: &mut Store<CallContext>,
         instance: &Instance,
     ) -> wasmtime::Result<Vec<TestCase>> {
-        let guest = self.plugin.load(&mut *store, instance)?;
-        let tests = guest.call_self_tests(&mut *store).await?;
+        let func = instance
+            .get_typed_func::<(), (Vec<types::TestCase>,)>(&mut *store, &self.self_tests)?;
+        let (tests,) = func.call_async(&mut *store, ()).await?;
         Ok(tests.into_iter().map(TestCase::from).collect())
     }
 
@@ -214,28 +231,21 @@ impl Exports {
         config: String,
         credentials: String,
     ) -> wasmtime::Result<Vec<FieldError>> {
-        let result = match kind {
-            PrototypeKind::Destination => {
-                let indices = self
-                    .destination
-                    .as_ref()
-                    .ok_or_else(|| missing("destination"))?;
-                let guest = indices.load(&mut *store, instance)?;
-                guest
-                    .call_validate(&mut *store, prototype, &config, &credentials)
-                    .await?
-            }
-            PrototypeKind::Transformer => {
-                let indices = self
-                    .transformer
-                    .as_ref()
-                    .ok_or_else(|| missing("transformer"))?;
-                let guest = indices.load(&mut *store, instance)?;
-                guest
-                    .call_validate(&mut *store, prototype, &config, &credentials)
-                    .await?
-            }
+        let index = match kind {
+            PrototypeKind::Destination => self
+                .validate_destination
+                .as_ref()
+                .ok_or_else(|| missing("destination"))?,
+            PrototypeKind::Transformer => self
+                .validate_transformer
+                .as_ref()
+                .ok_or_else(|| missing("transformer"))?,
         };
+        let func =
+            instance.get_typed_func::<ValidateParams<'_>, ValidateResults>(&mut *store, index)?;
+        let (result,) = func
+            .call_async(&mut *store, (prototype, &config, &credentials))
+            .await?;
         Ok(match result {
             Ok(()) => Vec::new(),
             Err(errors) => errors
@@ -275,41 +285,56 @@ impl Exports {
         let metadata = entries(event.metadata.iter());
         let params = (
             target_param(target, json, &delivery_metadata),
-            EventParam {
-                id: &event.id,
-                tenant_id: &event.tenant_id,
-                topic: &event.topic,
-                time: event.time_ms,
-                metadata: &metadata,
-                data: &event.data,
-                attempt: event.attempt,
-            },
+            event_param(event, &metadata),
         );
         let (result,) = deliver.call_async(&mut *store, params).await?;
-        Ok(match result {
-            Ok(ok) => Ok(Delivered {
-                status_code: ok.status_code,
-                response_body: ok.response_body,
-            }),
-            Err(destination::DeliveryError::Retry(r)) => Err(DeliveryFailure::Retry {
-                message: cap_text(r.failure.message, MESSAGE_CAP),
-                status_code: r.failure.status_code,
-                response_body: r.failure.response_body,
-                retry_after: r.retry_after_ms.map(Duration::from_millis),
-            }),
-            Err(destination::DeliveryError::Fail(f)) => Err(DeliveryFailure::Fail {
-                message: cap_text(f.message, MESSAGE_CAP),
-                status_code: f.status_code,
-                response_body: f.response_body,
-            }),
-            Err(destination::DeliveryError::Misconfigured(f)) => {
-                Err(DeliveryFailure::Misconfigured {
-                    message: cap_text(f.message, MESSAGE_CAP),
-                    status_code: f.status_code,
-                    response_body: f.response_body,
-                })
-            }
-        })
+        Ok(delivery_result(result))
+    }
+
+    /// `batch-destination.deliver-batch`: one result per event, or a trap if the plugin
+    /// answered with another number of results.
+    pub async fn deliver_batch(
+        &self,
+        store: &mut Store<CallContext>,
+        instance: &Instance,
+        target: &Target,
+        json: &TargetJson,
+        events: &[Event],
+    ) -> wasmtime::Result<Vec<Result<Delivered, DeliveryFailure>>> {
+        let index = self
+            .deliver_batch
+            .as_ref()
+            .ok_or_else(|| missing("batch-destination"))?;
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| missing("batch-destination.deliver-batch"))?;
+        // SAFETY: as in `deliver`: checked against these types by `verify` at load.
+        let deliver_batch =
+            unsafe { TypedFunc::<BatchParams<'_>, BatchResults>::new_unchecked(func) };
+        let delivery_metadata = entries(target.delivery_metadata.iter());
+        let metadata: Vec<Vec<EntryParam<'_>>> = events
+            .iter()
+            .map(|e| entries(e.metadata.iter()))
+            .collect();
+        let params: Vec<EventParam<'_>> = events
+            .iter()
+            .zip(&metadata)
+            .map(|(event, metadata)| event_param(event, metadata))
+            .collect();
+        let (results,) = deliver_batch
+            .call_async(
+                &mut *store,
+                (target_param(target, json, &delivery_metadata), &params),
+            )
+            .await?;
+        if results.len() != events.len() {
+            return Err(wasmtime::Error::msg(format!(
+                "deliver-batch returned {} results for {} events",
+                results.len(),
+                events.len()
+            )));
+        }
+        Ok(results.into_iter().map(delivery_result).collect())
     }
 
     pub async fn transform(
@@ -342,5 +367,46 @@ impl Exports {
                 Err(TransformRejection::Misconfigured(cap_text(m, MESSAGE_CAP)))
             }
         })
+    }
+}
+
+/// The borrowed `event` record.
+fn event_param<'a>(event: &'a Event, metadata: &'a [EntryParam<'a>]) -> EventParam<'a> {
+    EventParam {
+        id: &event.id,
+        tenant_id: &event.tenant_id,
+        topic: &event.topic,
+        time: event.time_ms,
+        metadata,
+        data: &event.data,
+        attempt: event.attempt,
+    }
+}
+
+/// A plugin's answer for one event, in host terms.
+fn delivery_result(
+    result: Result<destination::DeliveryOk, destination::DeliveryError>,
+) -> Result<Delivered, DeliveryFailure> {
+    match result {
+        Ok(ok) => Ok(Delivered {
+            status_code: ok.status_code,
+            response_body: ok.response_body,
+        }),
+        Err(destination::DeliveryError::Retry(r)) => Err(DeliveryFailure::Retry {
+            message: cap_text(r.failure.message, MESSAGE_CAP),
+            status_code: r.failure.status_code,
+            response_body: r.failure.response_body,
+            retry_after: r.retry_after_ms.map(Duration::from_millis),
+        }),
+        Err(destination::DeliveryError::Fail(f)) => Err(DeliveryFailure::Fail {
+            message: cap_text(f.message, MESSAGE_CAP),
+            status_code: f.status_code,
+            response_body: f.response_body,
+        }),
+        Err(destination::DeliveryError::Misconfigured(f)) => Err(DeliveryFailure::Misconfigured {
+            message: cap_text(f.message, MESSAGE_CAP),
+            status_code: f.status_code,
+            response_body: f.response_body,
+        }),
     }
 }

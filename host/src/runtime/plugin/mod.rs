@@ -24,10 +24,7 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Engine, Store};
 
 use super::call::{self, CallContext, CallLabels, Fault};
-use super::calls::{
-    cap_text, CallError, Delivered, DeliveryFailure, Event, PreparedTarget, Target,
-    TransformFailure,
-};
+use super::calls::{CallError, Target, TransformFailure};
 use super::capabilities::state::scope_key;
 use super::capabilities::Capabilities;
 use super::fields::FieldRules;
@@ -36,6 +33,8 @@ use super::manifest::{FieldError, Manifest, Prototype, PrototypeKind, TestCase};
 use super::network::HostAllowlist;
 use super::reuse::{IdlePool, TargetKey};
 use super::slow_lane::{Demote, Suspicion};
+
+mod deliver;
 
 /// Largest linear memory an instance may have grown to and still be kept warm: idle
 /// instances keep their memory, so one that grew large (a plugin building a huge
@@ -404,76 +403,6 @@ impl LoadedPlugin {
                 && data.limiter.peak <= REUSE_MAX_MEMORY
             {
                 self.idle.put(key, store, instance, uses + 1);
-            }
-        }
-    }
-
-    /// Deliver `event` to `target`.
-    pub async fn deliver(
-        &self,
-        target: &Target,
-        event: &Event,
-    ) -> Result<Delivered, DeliveryFailure> {
-        let prepared = Arc::new(PreparedTarget::new(target.clone()));
-        self.deliver_prepared(&prepared, event.clone()).await
-    }
-
-    /// Deliver `event` to a prepared target (the delivery path's form: nothing of the
-    /// target is copied or serialized per call).
-    pub async fn deliver_prepared(
-        &self,
-        prepared: &Arc<PreparedTarget>,
-        event: Event,
-    ) -> Result<Delivered, DeliveryFailure> {
-        let target = prepared.target();
-        let Some(proto) = self.prototype(PrototypeKind::Destination, &target.prototype) else {
-            return Err(DeliveryFailure::Misconfigured {
-                message: format!(
-                    "plugin {} has no destination prototype `{}`",
-                    self.name, target.prototype
-                ),
-                status_code: None,
-                response_body: None,
-            });
-        };
-        let _slot = self.slot().await?;
-        let (store, warm, key, uses) = self.store_for_target(proto, target, prepared.json());
-        let (pre, guest) = (self.pre.clone(), self.guest.clone());
-        let prepared = prepared.clone();
-        let outcome = call::run(store, move |mut store| async move {
-            let result = async {
-                let instance = match warm {
-                    Some(instance) => instance,
-                    None => pre.instantiate_async(&mut store).await?,
-                };
-                let (target, json) = (prepared.target(), prepared.json());
-                let result = guest
-                    .deliver(&mut store, &instance, target, json, &event)
-                    .await?;
-                Ok((instance, result))
-            }
-            .await;
-            (result, store)
-        })
-        .await;
-        let ((instance, result), store) = self.finish(outcome).map_err(DeliveryFailure::from)?;
-        let denied = store.data().denials.first().cloned();
-        self.keep(key, store, instance, uses);
-        let cap = self.limits.response_cap;
-        match result {
-            Ok(mut delivered) => {
-                delivered.response_body = delivered.response_body.map(|b| cap_text(b, cap));
-                Ok(delivered)
-            }
-            Err(_) if denied.is_some() => Err(DeliveryFailure::Denied(denied.unwrap_or_default())),
-            Err(mut failure) => {
-                if let DeliveryFailure::Retry { response_body, .. }
-                | DeliveryFailure::Fail { response_body, .. }
-                | DeliveryFailure::Misconfigured { response_body, .. } = &mut failure
-                {
-                    *response_body = response_body.take().map(|b| cap_text(b, cap));
-                }
-                Err(failure)
             }
         }
     }
