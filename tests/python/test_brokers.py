@@ -201,7 +201,11 @@ def test_rabbitmq_burst_is_pipelined_in_batches_over_one_connection(api, amqp_qu
     assert batch_calls < n, (batch_events, batch_calls)
     # Every attempt is recorded on its own, each confirmed with its own delivery tag.
     destination = api.client.get(f"/tenants/{api.tenant}/destinations").json()[0]["id"]
-    attempts = wait(lambda: (a := api.attempts(destination)) if len(a) >= n else None, what="attempts")
+    def all_attempts():
+        found = api.attempts(destination)
+        return found if len(found) >= n else None
+
+    attempts = wait(all_attempts, what="an attempt per event")
     tags = {a["response_body"] for a in attempts}
     assert len(attempts) == n and all(a["status"] == "success" for a in attempts)
     assert len(tags) == n, "each message has its own confirm"

@@ -363,6 +363,7 @@ mod tests {
         version: String::new(),
         destination: true,
         transformer: false,
+        batch: false,
     };
 
     fn errors(m: &Manifest) -> Vec<ManifestError> {
