@@ -66,7 +66,10 @@ mod tests {
         for (world, embedded) in [
             ("destination-plugin", &super::DESTINATION_WORLD[..]),
             ("transformer-plugin", &super::TRANSFORMER_WORLD[..]),
-            ("batch-destination-plugin", &super::BATCH_DESTINATION_WORLD[..]),
+            (
+                "batch-destination-plugin",
+                &super::BATCH_DESTINATION_WORLD[..],
+            ),
             ("full-plugin", &super::FULL_WORLD[..]),
         ] {
             let id = resolve.select_world(&[pkg], Some(world)).unwrap();

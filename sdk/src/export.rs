@@ -409,7 +409,8 @@ macro_rules! export_batch_destination {
             #[cfg(target_arch = "wasm32")]
             #[unsafe(link_section = "component-type:outrider-sdk:batch-destination-plugin")]
             #[doc(hidden)]
-            pub static __OUTRIDER_COMPONENT_TYPE: [u8; $crate::__private::BATCH_DESTINATION_WORLD_LEN] =
+            pub static __OUTRIDER_COMPONENT_TYPE: [u8;
+                $crate::__private::BATCH_DESTINATION_WORLD_LEN] =
                 $crate::__private::BATCH_DESTINATION_WORLD;
         };
     };

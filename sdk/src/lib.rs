@@ -148,9 +148,9 @@ pub mod prelude {
 
     pub use crate::{
         export_batch_destination, export_destination, export_plugin, export_transformer,
-        BatchDestination, Config, Credentials, Delivered, DeliveryError, Destination, Event,
-        Field, FieldError, Manifest, Plugin, Prototype, Record, Target, TestCase,
-        TransformError, Transformer,
+        BatchDestination, Config, Credentials, Delivered, DeliveryError, Destination, Event, Field,
+        FieldError, Manifest, Plugin, Prototype, Record, Target, TestCase, TransformError,
+        Transformer,
     };
 }
 

@@ -101,10 +101,7 @@ impl PluginCalls {
                 lane.running || !lane.queue.is_empty()
             });
         }
-        lanes
-            .entry(destination_id.to_owned())
-            .or_default()
-            .clone()
+        lanes.entry(destination_id.to_owned()).or_default().clone()
     }
 }
 

@@ -35,6 +35,8 @@ pub mod v0_1_1 {
         },
     });
 
-    pub use self::exports::outrider::plugin::{batch_destination, destination, plugin, transformer};
+    pub use self::exports::outrider::plugin::{
+        batch_destination, destination, plugin, transformer,
+    };
     pub use self::outrider::plugin::{http, log, state, tcp, types};
 }

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::hot::HotTx;
 use super::sql::{Bind, SqlBuilder};
-use super::{now_ms, Dialect, SqliteSync, Store, StoreResult, WriterConnection};
+use super::{now_ms, Dialect, Store, StoreResult, WriterConnection};
 
 /// Attempts per multi-row statement: 16 values each, far under the bound-value limits.
 const ROWS_PER_STATEMENT: usize = 100;
@@ -108,31 +108,10 @@ impl Store {
             " {lock}) RETURNING id, tenant_id, event_id, destination_id, attempts, manual_retry"
         ));
         let mut conn = self.writer_connection().await?;
-        let relax_sqlite = self.relaxes_sqlite();
-        if relax_sqlite {
-            conn.relax(true).await?;
-        }
-        let claimed = async {
-            let mut tx = conn.begin().await?;
-            if self.dialect() == Dialect::Postgres {
-                tx.execute(&SqlBuilder::new("SET LOCAL synchronous_commit = off"))
-                    .await?;
-            }
-            let claimed = tx.fetch::<ClaimedDelivery>(&b).await?;
-            tx.commit().await?;
-            Ok(claimed)
-        }
-        .await;
-        if relax_sqlite {
-            conn.relax(false).await?;
-        }
-        claimed
-    }
-
-    /// Whether hot-path commits that need no fsync of their own (outcomes, claims) relax
-    /// SQLite's `synchronous` around their transaction.
-    fn relaxes_sqlite(&self) -> bool {
-        self.dialect() == Dialect::Sqlite && self.sync == SqliteSync::Full
+        let mut tx = conn.begin_unsynced().await?;
+        let claimed = tx.fetch::<ClaimedDelivery>(&b).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Record a batch of finished attempts, move their deliveries on and update each
@@ -145,14 +124,13 @@ impl Store {
 
     /// [`Store::complete_attempts`] on a writer connection the caller already holds.
     ///
-    /// Outcomes are committed without waiting for their own flush to disk: on SQLite the
-    /// transaction runs at `synchronous = NORMAL` (the next publish's fsync of the WAL
-    /// covers it, or the background checkpoint's within 250 ms), on PostgreSQL with
-    /// `synchronous_commit = off` (the WAL writer flushes it within 3 ×
-    /// `wal_writer_delay`). A crash of the machine may forget the last outcomes, never an
-    /// accepted event: their deliveries are still leased, so they are attempted again
-    /// when the lease ends (at least once, as always). Publishes stop waiting behind an
-    /// outcome batch's fsync.
+    /// Outcomes are committed without waiting for their own flush to disk
+    /// ([`WriterConnection::begin_unsynced`]): the next publish's fsync of the WAL covers
+    /// them on SQLite (or the background checkpoint's within 250 ms), the WAL writer on
+    /// PostgreSQL. A crash of the machine may forget the last outcomes, never an accepted
+    /// event: their deliveries are still leased, so they are attempted again when the
+    /// lease ends (at least once, as always). Publishes stop waiting behind an outcome
+    /// batch's fsync.
     pub async fn complete_attempts_on(
         &self,
         conn: &mut WriterConnection,
@@ -161,31 +139,8 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let relax_sqlite = self.relaxes_sqlite();
-        if relax_sqlite {
-            // Not allowed inside a transaction, so around it.
-            conn.relax(true).await?;
-        }
-        let written = self.complete_in_transaction(conn, records).await;
-        if relax_sqlite {
-            // Never hand the writer on with publishes left unsynced (on failure the
-            // connection is replaced).
-            conn.relax(false).await?;
-        }
-        written
-    }
-
-    async fn complete_in_transaction(
-        &self,
-        conn: &mut WriterConnection,
-        records: &[AttemptRecord],
-    ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
-        let mut tx = conn.begin().await?;
-        if self.dialect() == Dialect::Postgres {
-            tx.execute(&SqlBuilder::new("SET LOCAL synchronous_commit = off"))
-                .await?;
-        }
+        let mut tx = conn.begin_unsynced().await?;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             insert_attempts(self.dialect(), &mut tx, chunk, now).await?;
             advance_deliveries(self.dialect(), &mut tx, chunk, now).await?;

@@ -115,8 +115,7 @@ impl WriterConnection {
             }
             WriterConnection::Direct(direct) => {
                 if direct.relaxed {
-                    // An outcome batch could not restore FULL: retry before anything that
-                    // must be durable.
+                    // Back to FULL after unsynced commits (`begin_unsynced`).
                     direct.set_relaxed(false)?;
                 }
                 DirectTx::begin(&mut direct.conn).map(HotTx::Direct)
@@ -124,25 +123,32 @@ impl WriterConnection {
         }
     }
 
-    /// Commit without an fsync of its own until [`WriterConnection::relax`] `(false)`
-    /// (SQLite only; PostgreSQL does it per transaction).
-    pub(crate) async fn relax(&mut self, relaxed: bool) -> StoreResult<()> {
-        let sql = if relaxed {
-            "PRAGMA synchronous = NORMAL"
-        } else {
-            "PRAGMA synchronous = FULL"
-        };
+    /// Begin a transaction whose commit need not reach the disk before it returns
+    /// (outcomes, claims: losing the last of them to a power cut only repeats a
+    /// delivery). On SQLite the direct connection switches to `synchronous = NORMAL`
+    /// (not allowed inside a transaction, so before it) and stays there until the next
+    /// [`begin`](Self::begin), which switches back to `FULL` before anything durable, so
+    /// that commit's fsync also covers these. On PostgreSQL the transaction sets
+    /// `synchronous_commit = off` (the WAL writer flushes it within 3 ×
+    /// `wal_writer_delay`). An in-memory SQLite database has no fsync to skip.
+    pub(crate) async fn begin_unsynced(&mut self) -> StoreResult<HotTx<'_>> {
         match self {
             WriterConnection::Pool(conn) => {
-                let done = sqlx::query(sql).execute(&mut **conn).await;
-                if done.is_err() && !relaxed {
-                    // Never hand the writer on with publishes left unsynced.
-                    conn.close_on_drop();
+                let postgres = conn.backend_name() == "PostgreSQL";
+                let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+                if postgres {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                done?;
-                Ok(())
+                Ok(HotTx::Pool(tx))
             }
-            WriterConnection::Direct(direct) => direct.set_relaxed(relaxed),
+            WriterConnection::Direct(direct) => {
+                if !direct.relaxed {
+                    direct.set_relaxed(true)?;
+                }
+                DirectTx::begin(&mut direct.conn).map(HotTx::Direct)
+            }
         }
     }
 

@@ -105,8 +105,6 @@ pub struct Store {
     /// busy-wait back-off (up to 100 ms a try) made the latency tail. On PostgreSQL the pool.
     writer: AnyPool,
     dialect: Dialect,
-    /// SQLite commit durability of the publish path.
-    sync: SqliteSync,
     /// On SQLite with a file, the hot write paths' own connection (see [`hot`]).
     direct: Option<hot::DirectWriter>,
 }
@@ -178,7 +176,6 @@ impl Store {
             pool,
             writer,
             dialect,
-            sync,
             direct,
         })
     }

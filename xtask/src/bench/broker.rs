@@ -388,7 +388,11 @@ impl Amqp {
             match frame.method() {
                 Some(amqp::ids::BASIC_ACK) => {
                     let (tag, multiple) = amqp::ack_args(&frame).context("basic.ack")?;
-                    let from = if multiple { last + 1 - window.len() as u64 } else { tag };
+                    let from = if multiple {
+                        last + 1 - window.len() as u64
+                    } else {
+                        tag
+                    };
                     acked.extend(from..=tag.min(last));
                 }
                 other => bail!("expected basic.ack, got {other:?}"),

@@ -45,9 +45,10 @@ mod tests {
     use wit_component::StringEncoding;
     use wit_parser::ManglingAndAbi;
 
-    /// A component of `world` from the project's WIT, made from a dummy core module.
-    fn dummy_component(world: &str) -> Vec<u8> {
-        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/v0.1.0");
+    /// A component of `world` from the project's WIT `version`, made from a dummy core
+    /// module.
+    fn dummy_component(version: &str, world: &str) -> Vec<u8> {
+        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../wit/v{version}"));
         let mut resolve = Resolve::default();
         let (pkg, _) = resolve.push_dir(&wit).unwrap();
         let world = resolve.select_world(&[pkg], Some(world)).unwrap();
@@ -79,7 +80,7 @@ mod tests {
             ("transformer-plugin", &["plugin", "transformer"][..]),
             ("full-plugin", &["plugin", "destination", "transformer"][..]),
         ] {
-            let found = interfaces(&dummy_component(world)).unwrap();
+            let found = interfaces(&dummy_component("0.1.0", world)).unwrap();
             for i in imports {
                 assert!(
                     found.imports.iter().any(|x| x == i),
@@ -92,6 +93,20 @@ mod tests {
                 .collect();
             assert_eq!(found.exports, expected, "{world}");
         }
+    }
+
+    #[test]
+    fn lists_the_batch_export_of_wit_0_1_1() {
+        let found = interfaces(&dummy_component("0.1.1", "batch-destination-plugin")).unwrap();
+        let expected: Vec<String> = ["plugin", "destination", "batch-destination"]
+            .iter()
+            .map(|e| format!("outrider:plugin/{e}@0.1.1"))
+            .collect();
+        assert_eq!(found.exports, expected);
+        assert!(found
+            .imports
+            .iter()
+            .any(|i| i == "outrider:plugin/tcp@0.1.1"));
     }
 
     #[test]

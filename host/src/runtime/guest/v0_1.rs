@@ -312,10 +312,8 @@ impl Exports {
         let deliver_batch =
             unsafe { TypedFunc::<BatchParams<'_>, BatchResults>::new_unchecked(func) };
         let delivery_metadata = entries(target.delivery_metadata.iter());
-        let metadata: Vec<Vec<EntryParam<'_>>> = events
-            .iter()
-            .map(|e| entries(e.metadata.iter()))
-            .collect();
+        let metadata: Vec<Vec<EntryParam<'_>>> =
+            events.iter().map(|e| entries(e.metadata.iter())).collect();
         let params: Vec<EventParam<'_>> = events
             .iter()
             .zip(&metadata)

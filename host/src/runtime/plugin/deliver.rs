@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::runtime::call;
 use super::LoadedPlugin;
+use crate::runtime::call;
 use crate::runtime::calls::{cap_text, Delivered, DeliveryFailure, Event, PreparedTarget, Target};
 use crate::runtime::manifest::{Prototype, PrototypeKind};
 
@@ -70,7 +70,8 @@ impl LoadedPlugin {
     ) -> Result<Vec<Result<Delivered, DeliveryFailure>>, DeliveryFailure> {
         let proto = self.destination_prototype(prepared.target())?;
         let _slot = self.slot().await?;
-        let (store, warm, key, uses) = self.store_for_target(proto, prepared.target(), prepared.json());
+        let (store, warm, key, uses) =
+            self.store_for_target(proto, prepared.target(), prepared.json());
         let (pre, guest) = (self.pre.clone(), self.guest.clone());
         let prepared = prepared.clone();
         let outcome = call::run(store, move |mut store| async move {
@@ -123,9 +124,9 @@ impl LoadedPlugin {
                 delivered.response_body = delivered.response_body.map(|b| cap_text(b, cap));
                 Ok(delivered)
             }
-            Err(_) if denied.is_some() => {
-                Err(DeliveryFailure::Denied(denied.unwrap_or_default().to_owned()))
-            }
+            Err(_) if denied.is_some() => Err(DeliveryFailure::Denied(
+                denied.unwrap_or_default().to_owned(),
+            )),
             Err(mut failure) => {
                 if let DeliveryFailure::Retry { response_body, .. }
                 | DeliveryFailure::Fail { response_body, .. }

@@ -150,16 +150,22 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
     ];
     let streaks = store.complete_attempts(&records).await.unwrap();
     assert_eq!(streaks, vec![1, 1, 2, 0, 1]);
-    // Outcomes commit at NORMAL; the writer must be back at FULL for the next publish.
+    // Outcomes commit at NORMAL; the next durable transaction (a publish) must run at FULL.
     let mut writer = store.writer_connection().await.unwrap();
     assert!(
         matches!(writer, crate::store::WriterConnection::Direct(_)),
         "the hot paths drive SQLite directly"
     );
+    assert_eq!(
+        writer.synchronous().await.unwrap(),
+        1,
+        "outcomes ran at NORMAL"
+    );
+    drop(writer.begin().await.unwrap());
     let synchronous = writer.synchronous().await.unwrap();
     assert_eq!(
         synchronous, 2,
-        "the writer was left at synchronous = {synchronous}"
+        "a durable transaction began at synchronous = {synchronous}"
     );
     drop(writer);
     let stored: Vec<(String, i64)> =
