@@ -319,6 +319,9 @@ fn handshake(link: &mut Link, s: &Settings) -> Result<ChannelState, StepError> {
     })
 }
 
+/// A message's confirm: its delivery tag, or why it must be retried.
+type Confirmed = Result<u64, DeliveryError>;
+
 /// Most bytes of publish frames gathered into one write.
 const WRITE_CHUNK: usize = 64 * 1024;
 
@@ -328,7 +331,7 @@ fn publish_all(
     link: &mut Link,
     state: ChannelState,
     messages: &[Message<'_>],
-) -> Result<(Vec<Result<u64, DeliveryError>>, Vec<u8>), StepError> {
+) -> Result<(Vec<Confirmed>, Vec<u8>), StepError> {
     let first = state.next_tag;
     let mut out = Vec::new();
     for message in messages {
@@ -404,7 +407,7 @@ impl Confirms {
         }
     }
 
-    fn results(self) -> Vec<Result<u64, DeliveryError>> {
+    fn results(self) -> Vec<Confirmed> {
         let first = self.first;
         self.settled
             .into_iter()
