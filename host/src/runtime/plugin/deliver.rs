@@ -26,31 +26,8 @@ impl LoadedPlugin {
         prepared: &Arc<PreparedTarget>,
         event: Event,
     ) -> Result<Delivered, DeliveryFailure> {
-        let proto = self.destination_prototype(prepared.target())?;
-        let _slot = self.slot().await?;
-        let (store, warm, key, uses) =
-            self.store_for_target(proto, prepared.target(), prepared.json());
-        let (pre, guest) = (self.pre.clone(), self.guest.clone());
-        let prepared = prepared.clone();
-        let outcome = call::run(store, move |mut store| async move {
-            let result = async {
-                let instance = match warm {
-                    Some(instance) => instance,
-                    None => pre.instantiate_async(&mut store).await?,
-                };
-                let (target, json) = (prepared.target(), prepared.json());
-                let result = guest
-                    .deliver(&mut store, &instance, target, json, &event)
-                    .await?;
-                Ok((instance, result))
-            }
-            .await;
-            (result, store)
-        })
-        .await;
-        let ((instance, result), store) = self.finish(outcome).map_err(DeliveryFailure::from)?;
-        let denied = store.data().denials.first().cloned();
-        self.keep(key, store, instance, uses);
+        let (mut results, denied) = self.call_deliver(prepared, Events::One(event)).await?;
+        let result = results.pop().expect("deliver answers once");
         self.tidy(result, denied.as_deref())
     }
 
@@ -68,6 +45,20 @@ impl LoadedPlugin {
         prepared: &Arc<PreparedTarget>,
         events: Vec<Event>,
     ) -> Result<Vec<Result<Delivered, DeliveryFailure>>, DeliveryFailure> {
+        let (results, denied) = self.call_deliver(prepared, Events::Batch(events)).await?;
+        Ok(results
+            .into_iter()
+            .map(|result| self.tidy(result, denied.as_deref()))
+            .collect())
+    }
+
+    /// Run `deliver` or `deliver-batch` on a warm or new instance; the plugin's answers
+    /// and the first network denial of the call.
+    async fn call_deliver(
+        &self,
+        prepared: &Arc<PreparedTarget>,
+        events: Events,
+    ) -> Result<(Vec<Result<Delivered, DeliveryFailure>>, Option<String>), DeliveryFailure> {
         let proto = self.destination_prototype(prepared.target())?;
         let _slot = self.slot().await?;
         let (store, warm, key, uses) =
@@ -81,9 +72,20 @@ impl LoadedPlugin {
                     None => pre.instantiate_async(&mut store).await?,
                 };
                 let (target, json) = (prepared.target(), prepared.json());
-                let results = guest
-                    .deliver_batch(&mut store, &instance, target, json, &events)
-                    .await?;
+                let results = match &events {
+                    Events::One(event) => {
+                        vec![
+                            guest
+                                .deliver(&mut store, &instance, target, json, event)
+                                .await?,
+                        ]
+                    }
+                    Events::Batch(events) => {
+                        guest
+                            .deliver_batch(&mut store, &instance, target, json, events)
+                            .await?
+                    }
+                };
                 Ok((instance, results))
             }
             .await;
@@ -93,10 +95,7 @@ impl LoadedPlugin {
         let ((instance, results), store) = self.finish(outcome).map_err(DeliveryFailure::from)?;
         let denied = store.data().denials.first().cloned();
         self.keep(key, store, instance, uses);
-        Ok(results
-            .into_iter()
-            .map(|result| self.tidy(result, denied.as_deref()))
-            .collect())
+        Ok((results, denied))
     }
 
     /// The destination prototype a target names.
@@ -138,4 +137,12 @@ impl LoadedPlugin {
             }
         }
     }
+}
+
+/// What a delivery call carries.
+enum Events {
+    /// `destination.deliver`.
+    One(Event),
+    /// `batch-destination.deliver-batch`.
+    Batch(Vec<Event>),
 }
