@@ -148,7 +148,9 @@ fn scaffold_and_build_with(
     );
     assert!(ok, "{out}");
     let started = Instant::now();
+    let cpu = crate::harness::exclusive_cpu();
     let (ok, out) = run_with(dir, &["plugin", "build", name], env);
+    drop(cpu);
     // Seen with --nocapture: how long the build of a fresh scaffold took.
     eprintln!(
         "plugin build {name} ({lang} {kind}): {:.1}s",

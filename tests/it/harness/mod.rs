@@ -12,6 +12,15 @@ pub use server::{binary_path, workspace_root, TestServer, ADMIN_KEY, ENCRYPTION_
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// Held by the tests that load both cores for minutes (the plugin kit's scaffold builds)
+/// and by tests that need a plugin call on the slow lane to get CPU. The slow lane runs at
+/// `SCHED_IDLE`, by design: beside a build at normal priority it gets no CPU at all, and
+/// such a call would time out whatever it was doing.
+pub fn exclusive_cpu() -> std::sync::MutexGuard<'static, ()> {
+    static CPU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Poll `check` until it returns `Some`, or fail after `deadline` with `what`.
 pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
