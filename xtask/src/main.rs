@@ -40,6 +40,9 @@ enum Command {
     /// Run every test CI runs: plugin builds, unit tests, end-to-end tests on SQLite and
     /// PostgreSQL, and the Python client tests.
     Test(test::Args),
+    /// The bench's native relay ceiling (started by `cargo xtask bench`).
+    #[command(hide = true)]
+    BenchRelay(bench::relay::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Proof(args) => proof::run_proof(&args),
         Command::Run(args) => run::serve(&args),
         Command::Test(args) => test::run_all(&args),
+        Command::BenchRelay(args) => bench::relay::serve(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

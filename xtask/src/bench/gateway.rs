@@ -17,6 +17,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::http::{clock, event_data, start_sink, Conn, Sink};
+use super::relay::RelayProcess;
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
 use super::writer::WriterCounters;
 use crate::server::{Server, ServerConfig, API_KEY};
@@ -60,17 +61,26 @@ impl Options {
     }
 }
 
-/// Results a later run may want (the raw ceiling is measured once).
-pub struct Outcome {
-    pub raw_rate: Option<f64>,
+/// What Outrider's throughput is compared with, measured once per bench.
+#[derive(Clone, Copy, Debug)]
+pub struct Ceilings {
+    /// The raw loopback client straight to the sink (req/s).
+    pub raw: f64,
+    /// The native relay (no storage, no plugin) to the sink (events/s).
+    pub relay: f64,
 }
 
-pub fn run(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
+/// Results a later run may want (the ceilings are measured once).
+pub struct Outcome {
+    pub ceilings: Option<Ceilings>,
+}
+
+pub fn run(options: &Options, ceilings: Option<Ceilings>) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run_async(options, raw_rate))
+    runtime.block_on(run_async(options, ceilings))
 }
 
 pub(super) async fn admin(
@@ -239,7 +249,7 @@ fn ms(us: f64) -> f64 {
     us / 1000.0
 }
 
-async fn run_async(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> {
+async fn run_async(options: &Options, ceilings: Option<Ceilings>) -> Result<Outcome> {
     let label = &options.label;
     let sink = Arc::new(Sink::default());
     let sink_addr = start_sink(sink.clone()).await?;
@@ -251,44 +261,12 @@ async fn run_async(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> 
         run_id
     };
 
-    // The ceiling: the same bodies, the same concurrency, straight to the sink.
-    let raw_rate = match raw_rate {
-        Some(rate) => Some(rate),
-        None if options.raw => {
-            // Warm up, then measure with at least 50k requests so the run lasts long
-            // enough to time.
-            let warm = next_run();
-            sink.reset(warm, 2000);
-            closed_loop(sink_addr, None, "/hook", c, 2000, warm, raw_body).await?;
-            let raw_n = n.max(50_000);
-            let run = next_run();
-            sink.reset(run, raw_n);
-            let cpu0 = cpu_time(None);
-            let started = clock();
-            let (_, failures) =
-                closed_loop(sink_addr, None, "/hook", c, raw_n, run, raw_body).await?;
-            let all = sink.wait_all(Duration::from_secs(10)).await;
-            let phase = sink.take();
-            let wall = (phase.last_at.max(started) - started) as f64 / 1e6;
-            let cpu = cpu_delta(cpu0, cpu_time(None));
-            if !all || failures > 0 {
-                bail!(
-                    "raw run: {} of {raw_n} arrived, {failures} failures",
-                    phase.unique
-                );
-            }
-            let rate = raw_n as f64 / wall;
-            line(
-                "gateway/raw loopback POST -> sink (req/s)",
-                format!(
-                    "{rate:.0} ({raw_n} requests, {c} clients, {:.0} us CPU/request, {:.0}% of {} CPUs)",
-                    cpu.as_secs_f64() * 1e6 / raw_n as f64,
-                    100.0 * cpu.as_secs_f64() / (wall * cpus() as f64),
-                    cpus()
-                ),
-            );
-            Some(rate)
-        }
+    let ceilings = match ceilings {
+        Some(ceilings) => Some(ceilings),
+        None if options.raw => Some(Ceilings {
+            raw: raw_ceiling(&sink, sink_addr, n, c, &mut next_run).await?,
+            relay: relay_ceiling(&sink, sink_addr, n, c, &mut next_run).await?,
+        }),
         None => None,
     };
 
@@ -301,13 +279,109 @@ async fn run_async(options: &Options, raw_rate: Option<f64>) -> Result<Outcome> 
         );
     }
     let server = Server::start(&options.server_config())?;
-    let result = measure(options, &server, &sink, sink_addr, raw_rate, &mut next_run).await;
+    let result = measure(options, &server, &sink, sink_addr, ceilings, &mut next_run).await;
     if result.is_err() {
         eprintln!("{label}: server log tail:\n{}", server.log_tail());
     }
     server.stop();
     result?;
-    Ok(Outcome { raw_rate })
+    Ok(Outcome { ceilings })
+}
+
+/// The same bodies, the same concurrency, straight to the sink (req/s).
+async fn raw_ceiling(
+    sink: &Sink,
+    sink_addr: SocketAddr,
+    n: usize,
+    c: usize,
+    next_run: &mut impl FnMut() -> u64,
+) -> Result<f64> {
+    // Warm up, then measure with at least 50k requests so the run lasts long enough to
+    // time.
+    let warm = next_run();
+    sink.reset(warm, 2000);
+    closed_loop(sink_addr, None, "/hook", c, 2000, warm, raw_body).await?;
+    let raw_n = n.max(50_000);
+    let run = next_run();
+    sink.reset(run, raw_n);
+    let cpu0 = cpu_time(None);
+    let started = clock();
+    let (_, failures) = closed_loop(sink_addr, None, "/hook", c, raw_n, run, raw_body).await?;
+    let all = sink.wait_all(Duration::from_secs(10)).await;
+    let phase = sink.take();
+    let wall = (phase.last_at.max(started) - started) as f64 / 1e6;
+    let cpu = cpu_delta(cpu0, cpu_time(None));
+    if !all || failures > 0 {
+        bail!(
+            "raw run: {} of {raw_n} arrived, {failures} failures",
+            phase.unique
+        );
+    }
+    let rate = raw_n as f64 / wall;
+    line(
+        "gateway/raw loopback POST -> sink (req/s)",
+        format!(
+            "{rate:.0} ({raw_n} requests, {c} clients, {:.0} us CPU/request, {:.0}% of {} CPUs)",
+            cpu.as_secs_f64() * 1e6 / raw_n as f64,
+            100.0 * cpu.as_secs_f64() / (wall * cpus() as f64),
+            cpus()
+        ),
+    );
+    Ok(rate)
+}
+
+/// The publish bodies through the native relay ([`super::relay`]) to the sink (events/s).
+async fn relay_ceiling(
+    sink: &Sink,
+    sink_addr: SocketAddr,
+    n: usize,
+    c: usize,
+    next_run: &mut impl FnMut() -> u64,
+) -> Result<f64> {
+    let relay = RelayProcess::start(sink_addr)?;
+    let warm = next_run();
+    sink.reset(warm, 2000);
+    closed_loop(relay.addr(), None, "/api/v1/publish", c, 2000, warm, publish_body).await?;
+    if !sink.wait_all(Duration::from_secs(10)).await {
+        bail!("relay warm-up: {} of 2000 arrived", sink.unique());
+    }
+    let relay_n = n.max(50_000);
+    let run = next_run();
+    sink.reset(run, relay_n);
+    let relay_cpu0 = cpu_time(Some(relay.pid()));
+    let own_cpu0 = cpu_time(None);
+    let started = clock();
+    let (_, failures) = closed_loop(
+        relay.addr(),
+        None,
+        "/api/v1/publish",
+        c,
+        relay_n,
+        run,
+        publish_body,
+    )
+    .await?;
+    let all = sink.wait_all(Duration::from_secs(10)).await;
+    let relay_cpu = cpu_delta(relay_cpu0, cpu_time(Some(relay.pid())));
+    let own_cpu = cpu_delta(own_cpu0, cpu_time(None));
+    let phase = sink.take();
+    if !all || failures > 0 {
+        bail!(
+            "relay run: {} of {relay_n} arrived, {failures} failures",
+            phase.unique
+        );
+    }
+    let wall = (phase.last_at.max(started) - started) as f64 / 1e6;
+    let rate = relay_n as f64 / wall;
+    line(
+        "gateway/relay ceiling: native relay (parse, 202, forward; no storage, no plugin) -> sink (events/s)",
+        format!(
+            "{rate:.0} ({relay_n} events, {c} clients; CPU per event: relay {:.0} us / load generator + sink {:.0} us)",
+            relay_cpu.as_secs_f64() * 1e6 / relay_n as f64,
+            own_cpu.as_secs_f64() * 1e6 / relay_n as f64,
+        ),
+    );
+    Ok(rate)
 }
 
 async fn measure(
@@ -315,7 +389,7 @@ async fn measure(
     server: &Server,
     sink: &Sink,
     sink_addr: SocketAddr,
-    raw_rate: Option<f64>,
+    ceilings: Option<Ceilings>,
     next_run: &mut impl FnMut() -> u64,
 ) -> Result<()> {
     let label = &options.label;
@@ -400,10 +474,14 @@ async fn measure(
         &format!("{label}/throughput (events/s, first publish -> last delivery)"),
         format!("{rate:.0} ({n} events, {c} clients; publishes accepted at {publish_rate:.0}/s)"),
     );
-    if let Some(raw) = raw_rate {
+    if let Some(ceilings) = ceilings {
         line(
             &format!("{label}/throughput vs raw loopback ceiling (target >= 0.4)"),
-            format!("{:.3}", rate / raw),
+            format!("{:.3}", rate / ceilings.raw),
+        );
+        line(
+            &format!("{label}/throughput vs native relay ceiling"),
+            format!("{:.3}", rate / ceilings.relay),
         );
     }
     line(

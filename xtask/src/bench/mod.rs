@@ -26,6 +26,7 @@
 mod broker;
 mod gateway;
 pub(crate) mod http;
+pub(crate) mod relay;
 mod stats;
 mod writer;
 
@@ -207,7 +208,7 @@ pub fn run_bench(args: &Args) -> Result<()> {
             let (db_url, name) = crate::server::create_postgres_database(url)?;
             options.database_url = Some(db_url);
             options.label = "gateway/postgres".into();
-            let result = gateway::run(&options, outcome.raw_rate);
+            let result = gateway::run(&options, outcome.ceilings);
             let dropped = crate::server::drop_postgres_database(url, &name);
             result?;
             dropped?;
