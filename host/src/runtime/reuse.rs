@@ -28,7 +28,7 @@ use super::calls::Target;
 use super::guest::TargetJson;
 
 /// Most idle instances one plugin keeps (lookups scan them).
-const PER_PLUGIN: usize = 64;
+const PER_PLUGIN: usize = 256;
 
 /// The runtime-wide budget of idle instances.
 #[derive(Debug)]

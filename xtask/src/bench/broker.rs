@@ -29,6 +29,7 @@ mod amqp;
 
 use super::gateway::{admin, Options as GatewayOptions};
 use super::http::{event_data, Conn};
+use super::relay::{Forward, RelayProcess};
 use super::stats::line;
 use crate::server::Server;
 
@@ -134,6 +135,27 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         format!("{pipelined_rate:.0} ({n} messages, 1 connection, windows of {BATCH_MAX})"),
     );
 
+    // The native relay: the same HTTP publishes, parsed and answered 202, each event's
+    // data published natively with confirms over CONNECTIONS connections. No storage, no
+    // plugin: what any HTTP gateway in front of RabbitMQ must do at least.
+    let relay = RelayProcess::start(&Forward::Amqp {
+        broker: options.broker,
+        queue: queue.to_owned(),
+        connections: CONNECTIONS,
+    })?;
+    let relay_wall = publish_until_queued(relay.addr(), None, options, queue, control).await?;
+    drop(relay);
+    let relay_rate = n as f64 / relay_wall;
+    control.queue_purge(queue).await?;
+    line(
+        "broker/rabbitmq native relay: HTTP publish -> 202 -> native publisher, confirms (events/s)",
+        format!(
+            "{relay_rate:.0} ({n} events, {} HTTP clients, {CONNECTIONS} connections; no storage, no plugin) = {:.2}x native",
+            options.concurrency,
+            relay_rate / native_rate
+        ),
+    );
+
     // Outrider.
     let gateway = GatewayOptions {
         binary: options.binary.clone(),
@@ -155,10 +177,11 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     line(
         "broker/rabbitmq Outrider publish -> rabbitmq plugin -> queue (events/s)",
         format!(
-            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native ({:.2}x native pipelined)",
+            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native ({:.2}x native pipelined, {:.2}x the native relay)",
             options.concurrency,
             rate / native_rate,
-            rate / pipelined_rate
+            rate / pipelined_rate,
+            rate / relay_rate
         ),
     );
     line(
@@ -199,15 +222,35 @@ async fn through_outrider(
     )
     .await?;
     let n = options.events;
+    let auth = format!("Bearer {}", crate::server::API_KEY);
+    let wall = publish_until_queued(addr, Some(&auth), options, queue, control).await?;
+    let metrics = metrics(addr).await?;
+    let handshakes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outrider_tcp_connections_opened_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .context("outrider_tcp_connections_opened_total missing from /metrics")?;
+    Ok((n as f64 / wall, handshakes))
+}
+
+/// Publish `options.events` events over HTTP to `addr` from `options.concurrency`
+/// keep-alive clients, topic `queue`; returns the seconds until all are in the queue.
+async fn publish_until_queued(
+    addr: SocketAddr,
+    auth: Option<&str>,
+    options: &Options,
+    queue: &str,
+    control: &mut Amqp,
+) -> Result<f64> {
+    let n = options.events;
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..options.concurrency.max(1) {
         let next = next.clone();
         let topic = queue.to_owned();
+        let mut conn = Conn::open(addr, auth).await?;
         tasks.push(tokio::spawn(async move {
-            let mut conn =
-                Conn::open(addr, Some(&format!("Bearer {}", crate::server::API_KEY))).await?;
             loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 if seq >= n {
@@ -233,21 +276,13 @@ async fn through_outrider(
     loop {
         let count = control.queue_declare(queue, true).await? as usize;
         if count >= n {
-            break;
+            return Ok(started.elapsed().as_secs_f64());
         }
         if Instant::now() > deadline {
             bail!("only {count} of {n} events reached the queue in 300 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let wall = started.elapsed().as_secs_f64();
-    let metrics = metrics(addr).await?;
-    let handshakes = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("outrider_tcp_connections_opened_total "))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .context("outrider_tcp_connections_opened_total missing from /metrics")?;
-    Ok((n as f64 / wall, handshakes))
 }
 
 async fn metrics(addr: SocketAddr) -> Result<String> {
@@ -257,7 +292,7 @@ async fn metrics(addr: SocketAddr) -> Result<String> {
 }
 
 /// A native AMQP 0-9-1 connection with channel 1 in confirm mode.
-struct Amqp {
+pub(super) struct Amqp {
     stream: TcpStream,
     buf: Vec<u8>,
     frame_max: u32,
@@ -265,7 +300,7 @@ struct Amqp {
 }
 
 impl Amqp {
-    async fn connect(addr: SocketAddr) -> Result<Amqp> {
+    pub(super) async fn connect(addr: SocketAddr) -> Result<Amqp> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut amqp = Amqp {
@@ -337,7 +372,12 @@ impl Amqp {
         }
     }
 
-    async fn publish_confirmed(&mut self, queue: &str, id: &str, body: &[u8]) -> Result<()> {
+    pub(super) async fn publish_confirmed(
+        &mut self,
+        queue: &str,
+        id: &str,
+        body: &[u8],
+    ) -> Result<()> {
         let message = amqp::Message {
             exchange: "",
             routing_key: queue,

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::http::{clock, event_data, start_sink, Conn, Sink};
-use super::relay::RelayProcess;
+use super::relay::{Forward, RelayProcess};
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
 use super::writer::WriterCounters;
 use crate::server::{Server, ServerConfig, API_KEY};
@@ -338,10 +338,19 @@ async fn relay_ceiling(
     c: usize,
     next_run: &mut impl FnMut() -> u64,
 ) -> Result<f64> {
-    let relay = RelayProcess::start(sink_addr)?;
+    let relay = RelayProcess::start(&Forward::Http { sink: sink_addr })?;
     let warm = next_run();
     sink.reset(warm, 2000);
-    closed_loop(relay.addr(), None, "/api/v1/publish", c, 2000, warm, publish_body).await?;
+    closed_loop(
+        relay.addr(),
+        None,
+        "/api/v1/publish",
+        c,
+        2000,
+        warm,
+        publish_body,
+    )
+    .await?;
     if !sink.wait_all(Duration::from_secs(10)).await {
         bail!("relay warm-up: {} of 2000 arrived", sink.unique());
     }

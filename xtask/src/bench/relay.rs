@@ -10,6 +10,9 @@
 //! (durable storage, the plugin call, signing, the attempt log) read as the gap between
 //! Outrider and the relay, not between Outrider and a path no gateway can take.
 //!
+//! The broker bench uses it too, forwarding to RabbitMQ with the native AMQP publisher
+//! (confirms, a pool of connections) instead of to the HTTP sink.
+//!
 //! It runs as its own process (`xtask bench-relay`), like the server, so its CPU time is
 //! read from `/proc` the same way.
 
@@ -26,41 +29,123 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 
+use super::broker::Amqp;
 use super::http::Conn;
 
 /// Forwards in flight at once (Outrider's default delivery concurrency), and the size of
-/// the connection pool to the sink.
+/// the connection pool to the HTTP sink.
 const IN_FLIGHT: usize = 256;
 const POOL: usize = 64;
 
-/// Options of the hidden `xtask bench-relay` command.
+/// Options of the hidden `xtask bench-relay` command: where to forward events.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where to forward events.
+    /// POST each event's data to `http://SINK/hook`.
+    #[arg(long, conflicts_with = "amqp")]
+    sink: Option<SocketAddr>,
+    /// Or publish it to this RabbitMQ (guest/guest), default exchange, with confirms...
+    #[arg(long, requires = "queue")]
+    amqp: Option<SocketAddr>,
+    /// ...routed to this queue...
     #[arg(long)]
-    sink: SocketAddr,
+    queue: Option<String>,
+    /// ...over this many connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
 }
 
-/// Keep-alive connections to the sink, each used by one forward at a time.
+/// Where the relay forwards to.
+#[derive(Clone, Debug)]
+pub enum Forward {
+    /// The HTTP sink, over [`POOL`] keep-alive connections.
+    Http { sink: SocketAddr },
+    /// A RabbitMQ queue, each publish confirmed, over `connections` connections.
+    Amqp {
+        broker: SocketAddr,
+        queue: String,
+        connections: usize,
+    },
+}
+
+impl Forward {
+    fn from_args(args: &Args) -> Result<Self> {
+        match (args.sink, args.amqp, &args.queue) {
+            (Some(sink), None, _) => Ok(Forward::Http { sink }),
+            (None, Some(broker), Some(queue)) => Ok(Forward::Amqp {
+                broker,
+                queue: queue.clone(),
+                connections: args.connections.max(1),
+            }),
+            _ => anyhow::bail!("give --sink, or --amqp with --queue"),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Forward::Http { sink } => vec!["--sink".into(), sink.to_string()],
+            Forward::Amqp {
+                broker,
+                queue,
+                connections,
+            } => vec![
+                "--amqp".into(),
+                broker.to_string(),
+                "--queue".into(),
+                queue.clone(),
+                "--connections".into(),
+                connections.to_string(),
+            ],
+        }
+    }
+
+    fn connections(&self) -> usize {
+        match self {
+            Forward::Http { .. } => POOL,
+            Forward::Amqp { connections, .. } => *connections,
+        }
+    }
+}
+
+/// A connection of either kind.
+enum Link {
+    Http(Conn),
+    Amqp(Amqp),
+}
+
+/// Connections to the destination, each used by one forward at a time.
 struct Pool {
-    sink: SocketAddr,
-    free: Mutex<Vec<Conn>>,
+    to: Forward,
+    free: Mutex<Vec<Link>>,
     slots: Semaphore,
 }
 
 impl Pool {
-    async fn forward(&self, body: Bytes) {
+    async fn open(&self) -> Result<Link> {
+        Ok(match &self.to {
+            Forward::Http { sink } => Link::Http(Conn::open(*sink, None).await?),
+            Forward::Amqp { broker, .. } => Link::Amqp(Amqp::connect(*broker).await?),
+        })
+    }
+
+    async fn forward(&self, id: &str, body: Bytes) {
         let _slot = self.slots.acquire().await.expect("pool open");
-        let conn = self.free.lock().await.pop();
-        let mut conn = match conn {
-            Some(conn) => conn,
-            None => match Conn::open(self.sink, None).await {
-                Ok(conn) => conn,
-                Err(err) => return eprintln!("relay: connecting to the sink: {err:#}"),
+        let link = self.free.lock().await.pop();
+        let mut link = match link {
+            Some(link) => link,
+            None => match self.open().await {
+                Ok(link) => link,
+                Err(err) => return eprintln!("relay: connecting: {err:#}"),
             },
         };
-        match conn.send(Method::POST, "/hook", body).await {
-            Ok(_) => self.free.lock().await.push(conn),
+        let sent = match (&mut link, &self.to) {
+            (Link::Http(conn), _) => conn.send(Method::POST, "/hook", body).await.map(drop),
+            (Link::Amqp(amqp), Forward::Amqp { queue, .. }) => {
+                amqp.publish_confirmed(queue, id, &body).await
+            }
+            (Link::Amqp(_), Forward::Http { .. }) => unreachable!("links match the pool"),
+        };
+        match sent {
+            Ok(()) => self.free.lock().await.push(link),
             Err(err) => eprintln!("relay: forwarding: {err:#}"),
         }
     }
@@ -90,15 +175,14 @@ impl Relay {
             .await
             .expect("semaphore open");
         let relay = self.clone();
+        let id = format!("relay-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let answer_body =
+            format!(r#"{{"id":"{id}","duplicate":false,"destination_ids":["relay"]}}"#);
         tokio::spawn(async move {
-            relay.pool.forward(data).await;
+            relay.pool.forward(&id, data).await;
             drop(permit);
         });
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        answer(
-            StatusCode::ACCEPTED,
-            format!(r#"{{"id":"relay-{id}","duplicate":false,"destination_ids":["relay"]}}"#),
-        )
+        answer(StatusCode::ACCEPTED, answer_body)
     }
 }
 
@@ -114,15 +198,16 @@ pub fn serve(args: &Args) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let to = Forward::from_args(args)?;
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on {}", listener.local_addr()?);
         std::io::stdout().flush()?;
         let relay = Arc::new(Relay {
             pool: Pool {
-                sink: args.sink,
-                free: Mutex::new(Vec::with_capacity(POOL)),
-                slots: Semaphore::new(POOL),
+                free: Mutex::new(Vec::with_capacity(to.connections())),
+                slots: Semaphore::new(to.connections()),
+                to,
             },
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             next_id: AtomicU64::new(0),
@@ -155,11 +240,12 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
-    /// Start `xtask bench-relay` (this executable) forwarding to `sink`.
-    pub fn start(sink: SocketAddr) -> Result<Self> {
+    /// Start `xtask bench-relay` (this executable) forwarding `to`.
+    pub fn start(to: &Forward) -> Result<Self> {
         use std::io::BufRead as _;
         let mut child = std::process::Command::new(std::env::current_exe()?)
-            .args(["bench-relay", "--sink", &sink.to_string()])
+            .arg("bench-relay")
+            .args(to.args())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .context("starting the relay")?;
