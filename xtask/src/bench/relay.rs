@@ -158,6 +158,18 @@ struct Relay {
 }
 
 impl Relay {
+    fn new(to: Forward) -> Arc<Self> {
+        Arc::new(Relay {
+            pool: Pool {
+                free: Mutex::new(Vec::with_capacity(to.connections())),
+                slots: Semaphore::new(to.connections()),
+                to,
+            },
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
     async fn publish(self: &Arc<Self>, body: Bytes) -> Response<Full<Bytes>> {
         let event: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(event) => event,
@@ -203,15 +215,7 @@ pub fn serve(args: &Args) -> Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on {}", listener.local_addr()?);
         std::io::stdout().flush()?;
-        let relay = Arc::new(Relay {
-            pool: Pool {
-                free: Mutex::new(Vec::with_capacity(to.connections())),
-                slots: Semaphore::new(to.connections()),
-                to,
-            },
-            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
-            next_id: AtomicU64::new(0),
-        });
+        let relay = Relay::new(to);
         loop {
             let (stream, _) = listener.accept().await.context("accepting")?;
             let _ = stream.set_nodelay(true);
@@ -273,5 +277,63 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::http::{event_data, start_sink, Sink};
+    use super::*;
+
+    #[tokio::test]
+    async fn the_relay_answers_202_and_forwards_the_data_or_refuses_a_bad_body() {
+        let sink = Arc::new(Sink::default());
+        let sink_addr = start_sink(sink.clone()).await.unwrap();
+        let relay = Relay::new(Forward::Http { sink: sink_addr });
+        sink.reset(7, 3);
+        for seq in 0..3 {
+            let body = format!(
+                r#"{{"tenant_id":"t","topic":"x","data":{}}}"#,
+                event_data(7, seq, 0)
+            );
+            let answer = relay.publish(Bytes::from(body)).await;
+            assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        }
+        assert!(sink.wait_all(Duration::from_secs(5)).await);
+        let phase = sink.take();
+        assert_eq!((phase.unique, phase.duplicates, phase.stray), (3, 0, 0));
+
+        let bad = relay.publish(Bytes::from_static(b"{not json")).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let no_data = relay.publish(Bytes::from_static(br#"{"topic":"x"}"#)).await;
+        assert_eq!(no_data.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn forward_arguments_round_trip() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        for to in [
+            Forward::Http {
+                sink: "127.0.0.1:9".parse().unwrap(),
+            },
+            Forward::Amqp {
+                broker: "127.0.0.1:5672".parse().unwrap(),
+                queue: "q".into(),
+                connections: 3,
+            },
+        ] {
+            let argv = std::iter::once("relay".to_string()).chain(to.args());
+            let parsed = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+            let back = Forward::from_args(&parsed.args).unwrap();
+            assert_eq!(back.args(), to.args());
+        }
+        let neither = <Cli as clap::Parser>::try_parse_from(["relay"]).unwrap();
+        assert!(Forward::from_args(&neither.args).is_err());
     }
 }
