@@ -2,7 +2,7 @@
 //! batches by taking a lease; a worker that dies leaves its lease to expire, and the row is
 //! claimed again, so every stored event is delivered at least once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
@@ -141,7 +141,15 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = conn.begin_unsynced().await?;
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        // A delivery deleted while in flight (its tenant was deleted) has no row to advance
+        // and may not get an attempt (the foreign key): its outcome is dropped, so one
+        // deletion cannot fail, and wedge, the batch of every other delivery's outcomes.
+        let live = live_deliveries(self.dialect(), &mut tx, records).await?;
+        let live: Vec<&AttemptRecord> = records
+            .iter()
+            .filter(|r| live.contains(r.delivery.id.as_str()))
+            .collect();
+        for chunk in live.chunks(ROWS_PER_STATEMENT) {
             insert_attempts(self.dialect(), &mut tx, chunk, now).await?;
             advance_deliveries(self.dialect(), &mut tx, chunk, now).await?;
         }
@@ -288,10 +296,26 @@ impl Store {
     }
 }
 
-async fn insert_attempts(
+/// Which of the records' deliveries still exist.
+async fn live_deliveries(
     dialect: Dialect,
     tx: &mut HotTx<'_>,
     records: &[AttemptRecord],
+) -> StoreResult<HashSet<String>> {
+    let mut live = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let ids: Vec<String> = chunk.iter().map(|r| r.delivery.id.clone()).collect();
+        let mut b = SqlBuilder::for_dialect(dialect, "SELECT id FROM deliveries WHERE 1 = 1");
+        b.push_in(" AND id", &ids);
+        live.extend(tx.fetch::<String>(&b).await?);
+    }
+    Ok(live)
+}
+
+async fn insert_attempts(
+    dialect: Dialect,
+    tx: &mut HotTx<'_>,
+    records: &[&AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
     let mut b = SqlBuilder::for_dialect(
@@ -331,7 +355,7 @@ async fn insert_attempts(
 async fn advance_deliveries(
     dialect: Dialect,
     tx: &mut HotTx<'_>,
-    records: &[AttemptRecord],
+    records: &[&AttemptRecord],
     now: i64,
 ) -> StoreResult<()> {
     let mut b = SqlBuilder::for_dialect(

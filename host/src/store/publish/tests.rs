@@ -210,3 +210,49 @@ async fn completing_a_batch_moves_deliveries_and_failure_streaks_in_order() {
         .get(0);
     assert_eq!(attempts, 5);
 }
+
+#[tokio::test]
+async fn outcomes_of_a_tenant_deleted_mid_delivery_do_not_block_the_others() {
+    let (store, _dir) = store_with_destinations(&["a"]).await;
+    store.upsert_tenant("gone", None).await.unwrap();
+    sqlx::query(
+        "INSERT INTO destinations (id, tenant_id, type, topics, config, credentials, created_at, updated_at) \
+         VALUES ('g', 'gone', 'webhook', '[\"*\"]', '{}', 'enc', 0, 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let mut doomed = event("d", &["g"]);
+    doomed.tenant_id = "gone".into();
+    store
+        .publish_events(&[event("kept", &["a"]), doomed], None)
+        .await
+        .unwrap();
+    let mut claimed = store.claim_deliveries("w", 60_000, 10).await.unwrap();
+    claimed.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    // The tenant is deleted while its delivery is in flight.
+    store.delete_tenant("gone").await.unwrap();
+    let records: Vec<AttemptRecord> = claimed.iter().map(|c| record(c, 1, true)).collect();
+    let streaks = store.complete_attempts(&records).await.unwrap();
+    assert_eq!(streaks.len(), 2);
+    let kept: Vec<(String, String)> = sqlx::query("SELECT event_id, status FROM deliveries")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(kept, vec![("kept".to_string(), "success".to_string())]);
+    let attempts: Vec<String> = sqlx::query("SELECT tenant_id FROM attempts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec!["t".to_string()],
+        "no attempt of the deleted tenant"
+    );
+}
