@@ -16,8 +16,8 @@ use anyhow::{bail, Result};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
+use super::ceiling;
 use super::http::{clock, event_data, start_sink, Conn, Sink};
-use super::relay::{Forward, RelayProcess};
 use super::stats::{cpu_delta, cpu_time, cpus, line, Samples};
 use super::writer::WriterCounters;
 use crate::server::{Server, ServerConfig, API_KEY};
@@ -105,7 +105,7 @@ pub(super) async fn admin(
     Ok(serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
 }
 
-fn publish_body(run: u64, seq: usize, t: u64) -> Bytes {
+pub(super) fn publish_body(run: u64, seq: usize, t: u64) -> Bytes {
     Bytes::from(format!(
         r#"{{"tenant_id":"bench","topic":"bench.tick","data":{}}}"#,
         event_data(run, seq, t)
@@ -121,7 +121,7 @@ fn ingest_body(run: u64, seq: usize, t: u64) -> Bytes {
 }
 
 /// The raw run's body: the event data itself, as the sink receives it from Outrider.
-fn raw_body(run: u64, seq: usize, t: u64) -> Bytes {
+pub(super) fn raw_body(run: u64, seq: usize, t: u64) -> Bytes {
     Bytes::from(event_data(run, seq, t))
 }
 
@@ -145,7 +145,7 @@ fn fsync_latency(dir: &Path, n: usize) -> Result<Samples> {
 
 /// Closed loop: `concurrency` clients send `n` requests as fast as answers come back.
 /// Returns (first send, per-request answer latency in µs, failures).
-async fn closed_loop(
+pub(super) async fn closed_loop(
     addr: SocketAddr,
     auth: Option<&str>,
     path: &'static str,
@@ -264,8 +264,8 @@ async fn run_async(options: &Options, ceilings: Option<Ceilings>) -> Result<Outc
     let ceilings = match ceilings {
         Some(ceilings) => Some(ceilings),
         None if options.raw => Some(Ceilings {
-            raw: raw_ceiling(&sink, sink_addr, (n, c), &mut next_run).await?,
-            relay: relay_ceiling(&sink, sink_addr, (n, c), &mut next_run).await?,
+            raw: ceiling::raw_ceiling(&sink, sink_addr, (n, c), &mut next_run).await?,
+            relay: ceiling::relay_ceiling(&sink, sink_addr, (n, c), &mut next_run).await?,
         }),
         None => None,
     };
@@ -286,133 +286,6 @@ async fn run_async(options: &Options, ceilings: Option<Ceilings>) -> Result<Outc
     server.stop();
     result?;
     Ok(Outcome { ceilings })
-}
-
-/// One closed-loop run to the sink through `addr` (the sink itself, or a relay), after a
-/// warm-up of 2,000: at least 50,000 requests so the run lasts long enough to time.
-struct CeilingRun {
-    /// Requests sent (each one event).
-    n: usize,
-    /// Events (requests) per second, first send to last arrival.
-    rate: f64,
-    /// CPU time per request of this process (load generator + sink), µs.
-    own_us: f64,
-    /// CPU time per request of `other` (the relay process), µs.
-    other_us: f64,
-    /// Share of all CPUs this process used.
-    own_share: f64,
-}
-
-/// Where a ceiling run sends its requests.
-struct Through {
-    /// Name in errors.
-    what: &'static str,
-    addr: SocketAddr,
-    path: &'static str,
-    body: fn(u64, usize, u64) -> Bytes,
-    /// A process in the path whose CPU time is reported.
-    other: Option<u32>,
-}
-
-async fn ceiling_run(
-    through: Through,
-    sink: &Sink,
-    (n, c): (usize, usize),
-    next_run: &mut impl FnMut() -> u64,
-) -> Result<CeilingRun> {
-    let Through {
-        what,
-        addr,
-        path,
-        body,
-        other,
-    } = through;
-    let warm = next_run();
-    sink.reset(warm, 2000);
-    closed_loop(addr, None, path, c, 2000, warm, body).await?;
-    if !sink.wait_all(Duration::from_secs(10)).await {
-        bail!("{what} warm-up: {} of 2000 arrived", sink.unique());
-    }
-    let n = n.max(50_000);
-    let run = next_run();
-    sink.reset(run, n);
-    let (own0, other0) = (cpu_time(None), other.and_then(|pid| cpu_time(Some(pid))));
-    let started = clock();
-    let (_, failures) = closed_loop(addr, None, path, c, n, run, body).await?;
-    let all = sink.wait_all(Duration::from_secs(10)).await;
-    let own = cpu_delta(own0, cpu_time(None));
-    let other = cpu_delta(other0, other.and_then(|pid| cpu_time(Some(pid))));
-    let phase = sink.take();
-    if !all || failures > 0 {
-        bail!(
-            "{what} run: {} of {n} arrived, {failures} failures",
-            phase.unique
-        );
-    }
-    let wall = (phase.last_at.max(started) - started) as f64 / 1e6;
-    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / n as f64;
-    Ok(CeilingRun {
-        n,
-        rate: n as f64 / wall,
-        own_us: per_request(own),
-        other_us: per_request(other),
-        own_share: own.as_secs_f64() / (wall * cpus() as f64),
-    })
-}
-
-/// The same bodies, the same concurrency, straight to the sink (req/s).
-async fn raw_ceiling(
-    sink: &Sink,
-    sink_addr: SocketAddr,
-    (n, c): (usize, usize),
-    next_run: &mut impl FnMut() -> u64,
-) -> Result<f64> {
-    let through = Through {
-        what: "raw",
-        addr: sink_addr,
-        path: "/hook",
-        body: raw_body,
-        other: None,
-    };
-    let run = ceiling_run(through, sink, (n, c), next_run).await?;
-    line(
-        "gateway/raw loopback POST -> sink (req/s)",
-        format!(
-            "{:.0} ({} requests, {c} clients, {:.0} us CPU/request, {:.0}% of {} CPUs)",
-            run.rate,
-            run.n,
-            run.own_us,
-            100.0 * run.own_share,
-            cpus()
-        ),
-    );
-    Ok(run.rate)
-}
-
-/// The publish bodies through the native relay ([`super::relay`]) to the sink (events/s).
-async fn relay_ceiling(
-    sink: &Sink,
-    sink_addr: SocketAddr,
-    (n, c): (usize, usize),
-    next_run: &mut impl FnMut() -> u64,
-) -> Result<f64> {
-    let relay = RelayProcess::start(&Forward::Http { sink: sink_addr })?;
-    let through = Through {
-        what: "relay",
-        addr: relay.addr(),
-        path: "/api/v1/publish",
-        body: publish_body,
-        other: Some(relay.pid()),
-    };
-    let run = ceiling_run(through, sink, (n, c), next_run).await?;
-    line(
-        "gateway/relay ceiling: native relay (parse, 202, forward; no storage, no plugin) -> sink (events/s)",
-        format!(
-            "{:.0} ({} events, {c} clients; CPU per event: relay {:.0} us / load generator + sink {:.0} us)",
-            run.rate, run.n, run.other_us, run.own_us,
-        ),
-    );
-    Ok(run.rate)
 }
 
 async fn measure(

@@ -24,6 +24,7 @@
 //! runs on it. Read the ratios.
 
 mod broker;
+mod ceiling;
 mod gateway;
 pub(crate) mod http;
 pub(crate) mod relay;
