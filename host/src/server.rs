@@ -114,9 +114,11 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         },
         WorkerConfig {
             concurrency: config.delivery_concurrency.max(1),
-            // A claim outlives the plugin call it covers twice over, plus time to write the
-            // outcome; a node that dies leaves its claims to expire this long after.
-            lease: config.plugin_timeout() * 2 + std::time::Duration::from_secs(5),
+            // A node that dies leaves its claims to expire this long after.
+            lease: crate::delivery::worker::lease_for(
+                config.plugin_timeout(),
+                config.delivery_concurrency.max(1),
+            ),
             ..WorkerConfig::default()
         },
     );

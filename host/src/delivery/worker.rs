@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::dispatch::{dispatch, DispatchContext};
 use super::publisher::LocalDelivery;
+use crate::runtime::guest::BATCH_MAX;
 use crate::store::{AttemptRecord, ClaimedDelivery, DestinationRow, EventRow};
 
 /// Tuning of the worker loop.
@@ -33,6 +34,20 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_millis(200),
         }
     }
+}
+
+/// How long a claim must stay valid on a node running `concurrency` deliveries with
+/// calls of at most `plugin_timeout`.
+///
+/// A delivery to a batching plugin waits in its destination's lane, which runs one call at
+/// a time: the last of `concurrency` deliveries to one destination waits for the running
+/// call and the full batches ahead of it, then runs in its own, up to
+/// `1 + ceil((concurrency - 1) / BATCH_MAX)` calls in all (3 at the defaults). The lease
+/// covers those, at least two calls, plus 5 s to write the outcome; were it shorter,
+/// another node could claim a delivery still waiting here and deliver it twice.
+pub fn lease_for(plugin_timeout: Duration, concurrency: usize) -> Duration {
+    let calls = 1 + concurrency.saturating_sub(1).div_ceil(BATCH_MAX);
+    plugin_timeout * (calls.max(2) as u32) + Duration::from_secs(5)
 }
 
 /// The delivery workers of one node.
@@ -278,5 +293,23 @@ impl DispatchContext {
                 .map(|d| (d.id.clone(), Arc::new(d)))
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlasts_the_longest_wait_in_a_batch_lane() {
+        let call = Duration::from_secs(30);
+        let five = Duration::from_secs(5);
+        // Alone, or within one batch behind the running call: two calls, as before.
+        assert_eq!(lease_for(call, 1), call * 2 + five);
+        assert_eq!(lease_for(call, BATCH_MAX + 1), call * 2 + five);
+        // The default 256: one delivery running, 255 queued = a full batch, then the last
+        // one's batch: three calls.
+        assert_eq!(lease_for(call, 256), call * 3 + five);
+        assert_eq!(lease_for(call, 4 * BATCH_MAX + 1), call * 5 + five);
     }
 }

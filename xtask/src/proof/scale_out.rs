@@ -24,9 +24,14 @@ use super::sink::{Behaviour, Sink, Tally};
 use super::{figure, Ctx};
 use crate::server::{PostgresDatabase, Server, ServerConfig};
 
-/// Plugin deadline of both nodes: a claim's lease is twice that plus 5 s, which is how
-/// long the dead node's claims wait before the other node may take them.
+/// Plugin deadline of both nodes. A claim's lease is three times that plus 5 s (at the
+/// default delivery concurrency of 256, a delivery may wait two batch calls in its lane
+/// before its own), which is how long the dead node's claims wait before the other node
+/// may take them.
 const PLUGIN_TIMEOUT_MS: u64 = 2000;
+
+/// The lease of a claim, seconds (see `PLUGIN_TIMEOUT_MS`).
+const LEASE_SECS: u64 = PLUGIN_TIMEOUT_MS * 3 / 1000 + 5;
 
 /// Server process ids and the names the sink gives their connections.
 type Names = Arc<Mutex<Vec<(u32, String)>>>;
@@ -186,7 +191,7 @@ impl Outcome {
                 "{:.1} ({} of the events were delivered when node 2 died; its claims lease for {} s)",
                 self.drained.as_secs_f64(),
                 self.delivered_at_kill,
-                PLUGIN_TIMEOUT_MS * 2 / 1000 + 5
+                LEASE_SECS
             ),
         );
     }

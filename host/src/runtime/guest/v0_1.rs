@@ -15,7 +15,8 @@
 use std::time::Duration;
 
 use wasmtime::component::{
-    ComponentExportIndex, ComponentType, Instance, InstancePre, Lower, TypedFunc,
+    ComponentExportIndex, ComponentNamedList, ComponentType, Instance, InstancePre, Lift, Lower,
+    TypedFunc,
 };
 use wasmtime::Store;
 
@@ -105,6 +106,29 @@ pub struct Exports {
 
 fn missing(what: &str) -> wasmtime::Error {
     wasmtime::Error::msg(format!("the plugin does not export `{what}`"))
+}
+
+/// The hot export at `index` (`what` names it in the error if the plugin lacks it), typed
+/// without the per-call type check.
+///
+/// # Safety
+/// [`Exports::verify`] must have type-checked this export against `Params` and `Results`
+/// at load; every instance of a component has the same export types.
+unsafe fn verified_func<Params, Results>(
+    store: &mut Store<CallContext>,
+    instance: &Instance,
+    index: Option<&ComponentExportIndex>,
+    what: &str,
+) -> wasmtime::Result<TypedFunc<Params, Results>>
+where
+    Params: ComponentNamedList + Lower,
+    Results: ComponentNamedList + Lift,
+{
+    let func = index
+        .and_then(|index| instance.get_func(&mut *store, index))
+        .ok_or_else(|| missing(what))?;
+    // SAFETY: the caller's promise: checked against these types by `verify`.
+    Ok(unsafe { TypedFunc::new_unchecked(func) })
 }
 
 /// The index of `func` in the exported interface `iface` of `version`.
@@ -269,18 +293,15 @@ impl Exports {
         json: &TargetJson,
         event: &Event,
     ) -> wasmtime::Result<Result<Delivered, DeliveryFailure>> {
-        let index = self
-            .deliver
-            .as_ref()
-            .ok_or_else(|| missing("destination"))?;
-        let func = instance
-            .get_func(&mut *store, index)
-            .ok_or_else(|| missing("destination.deliver"))?;
-        // SAFETY: `verify` type-checked `deliver` of this component against exactly these
-        // parameter and result types at load, and every instance of a component has the
-        // same export types.
-        let deliver =
-            unsafe { TypedFunc::<DeliverParams<'_>, DeliverResults>::new_unchecked(func) };
+        // SAFETY: `verify` type-checked `deliver` against these types at load.
+        let deliver = unsafe {
+            verified_func::<DeliverParams<'_>, DeliverResults>(
+                store,
+                instance,
+                self.deliver.as_ref(),
+                "destination.deliver",
+            )?
+        };
         let delivery_metadata = entries(target.delivery_metadata.iter());
         let metadata = entries(event.metadata.iter());
         let params = (
@@ -301,16 +322,15 @@ impl Exports {
         json: &TargetJson,
         events: &[Event],
     ) -> wasmtime::Result<Vec<Result<Delivered, DeliveryFailure>>> {
-        let index = self
-            .deliver_batch
-            .as_ref()
-            .ok_or_else(|| missing("batch-destination"))?;
-        let func = instance
-            .get_func(&mut *store, index)
-            .ok_or_else(|| missing("batch-destination.deliver-batch"))?;
-        // SAFETY: as in `deliver`: checked against these types by `verify` at load.
-        let deliver_batch =
-            unsafe { TypedFunc::<BatchParams<'_>, BatchResults>::new_unchecked(func) };
+        // SAFETY: `verify` type-checked `deliver-batch` against these types at load.
+        let deliver_batch = unsafe {
+            verified_func::<BatchParams<'_>, BatchResults>(
+                store,
+                instance,
+                self.deliver_batch.as_ref(),
+                "batch-destination.deliver-batch",
+            )?
+        };
         let delivery_metadata = entries(target.delivery_metadata.iter());
         let metadata: Vec<Vec<EntryParam<'_>>> =
             events.iter().map(|e| entries(e.metadata.iter())).collect();
@@ -343,16 +363,15 @@ impl Exports {
         json: &TargetJson,
         input: &str,
     ) -> wasmtime::Result<Result<Vec<String>, TransformRejection>> {
-        let index = self
-            .transform
-            .as_ref()
-            .ok_or_else(|| missing("transformer"))?;
-        let func = instance
-            .get_func(&mut *store, index)
-            .ok_or_else(|| missing("transformer.transform"))?;
-        // SAFETY: as in `deliver`: checked against these types by `verify` at load.
-        let transform =
-            unsafe { TypedFunc::<TransformParams<'_>, TransformResults>::new_unchecked(func) };
+        // SAFETY: `verify` type-checked `transform` against these types at load.
+        let transform = unsafe {
+            verified_func::<TransformParams<'_>, TransformResults>(
+                store,
+                instance,
+                self.transform.as_ref(),
+                "transformer.transform",
+            )?
+        };
         let delivery_metadata = entries(target.delivery_metadata.iter());
         let params = (target_param(target, json, &delivery_metadata), input);
         let (result,) = transform.call_async(&mut *store, params).await?;
