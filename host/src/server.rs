@@ -97,6 +97,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
             );
         }
     }
+    let concurrency = config.delivery_concurrency.max(1);
     let delivery = DeliveryEngine::start(
         DispatchContext {
             store: store.clone(),
@@ -113,12 +114,9 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
             calls: PluginCalls::new(registry.clone()),
         },
         WorkerConfig {
-            concurrency: config.delivery_concurrency.max(1),
+            concurrency,
             // A node that dies leaves its claims to expire this long after.
-            lease: crate::delivery::worker::lease_for(
-                config.plugin_timeout(),
-                config.delivery_concurrency.max(1),
-            ),
+            lease: crate::delivery::worker::lease_for(config.plugin_timeout(), concurrency),
             ..WorkerConfig::default()
         },
     );
