@@ -30,7 +30,7 @@ mod amqp;
 use super::gateway::{admin, Options as GatewayOptions};
 use super::http::{event_data, Conn};
 use super::relay::{Forward, RelayProcess};
-use super::stats::line;
+use super::stats::{line, process_named, CpuMeter};
 use crate::server::Server;
 
 /// Connections Outrider may open to one destination by default
@@ -76,7 +76,10 @@ async fn run_async(options: &Options) -> Result<()> {
 
 async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<()> {
     let n = options.events;
+    // RabbitMQ's own CPU per message in each phase, when it runs on this machine.
+    let rabbitmq = process_named("beam.smp");
     // Native: CONNECTIONS publishers, one confirmed message at a time each.
+    let cpu = CpuMeter::start(&[None, rabbitmq]);
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -102,6 +105,7 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     }
     let native_wall = started.elapsed().as_secs_f64();
     let native_rate = n as f64 / native_wall;
+    let native_cpu = cpu.per_item_us(n);
     let count = control.queue_declare(queue, true).await?;
     if count as usize != n {
         bail!("native run: {count} of {n} messages in the queue");
@@ -110,6 +114,26 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     line(
         "broker/rabbitmq native publisher, confirms (msg/s)",
         format!("{native_rate:.0} ({n} messages, {CONNECTIONS} connections)"),
+    );
+
+    // lapin, the standard Rust AMQP client, in the same shape: CONNECTIONS connections,
+    // one confirmed message at a time each.
+    let cpu = CpuMeter::start(&[None, rabbitmq]);
+    let started = Instant::now();
+    lapin_publishers(options.broker, queue, n).await?;
+    let lapin_rate = n as f64 / started.elapsed().as_secs_f64();
+    let lapin_cpu = cpu.per_item_us(n);
+    let count = control.queue_declare(queue, true).await?;
+    if count as usize != n {
+        bail!("lapin run: {count} of {n} messages in the queue");
+    }
+    control.queue_purge(queue).await?;
+    line(
+        "broker/rabbitmq lapin publisher, confirms (msg/s)",
+        format!(
+            "{lapin_rate:.0} ({n} messages, {CONNECTIONS} connections; CPU per message: lapin {:.0} us + RabbitMQ {:.0} us)",
+            lapin_cpu[0], lapin_cpu[1]
+        ),
     );
 
     // Native, pipelined as the plugin's batches are: one connection, windows of
@@ -143,7 +167,9 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         queue: queue.to_owned(),
         connections: CONNECTIONS,
     })?;
+    let cpu = CpuMeter::start(&[Some(relay.pid()), None, rabbitmq]);
     let relay_wall = publish_until_queued(relay.addr(), None, options, queue, control).await?;
+    let relay_cpu = cpu.per_item_us(n);
     drop(relay);
     let relay_rate = n as f64 / relay_wall;
     control.queue_purge(queue).await?;
@@ -168,20 +194,35 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         raw: false,
     };
     let server = Server::start(&gateway.server_config())?;
-    let outcome = through_outrider(options, queue, control, &server).await;
+    let outcome = through_outrider(options, queue, control, &server, rabbitmq).await;
     if outcome.is_err() {
         eprintln!("broker: server log tail:\n{}", server.log_tail());
     }
     server.stop();
-    let (rate, handshakes) = outcome?;
+    let (rate, handshakes, outrider_cpu) = outcome?;
     line(
         "broker/rabbitmq Outrider publish -> rabbitmq plugin -> queue (events/s)",
         format!(
-            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x native ({:.2}x native pipelined, {:.2}x the native relay)",
+            "{rate:.0} ({n} events, {} HTTP clients) = {:.2}x lapin, {:.2}x native ({:.2}x native pipelined, {:.2}x the native relay)",
             options.concurrency,
+            rate / lapin_rate,
             rate / native_rate,
             rate / pipelined_rate,
             rate / relay_rate
+        ),
+    );
+    line(
+        "broker/rabbitmq CPU per event (us): native publisher + RabbitMQ / relay + load generator + RabbitMQ / Outrider + load generator + RabbitMQ",
+        format!(
+            "{:.0} + {:.0} / {:.0} + {:.0} + {:.0} / {:.0} + {:.0} + {:.0}",
+            native_cpu[0],
+            native_cpu[1],
+            relay_cpu[0],
+            relay_cpu[1],
+            relay_cpu[2],
+            outrider_cpu[0],
+            outrider_cpu[1],
+            outrider_cpu[2]
         ),
     );
     line(
@@ -199,7 +240,8 @@ async fn through_outrider(
     queue: &str,
     control: &mut Amqp,
     server: &Server,
-) -> Result<(f64, u64)> {
+    rabbitmq: Option<u32>,
+) -> Result<(f64, u64, Vec<f64>)> {
     let addr = server.addr();
     admin(
         addr,
@@ -223,14 +265,16 @@ async fn through_outrider(
     .await?;
     let n = options.events;
     let auth = format!("Bearer {}", crate::server::API_KEY);
+    let cpu = CpuMeter::start(&[Some(server.pid()), None, rabbitmq]);
     let wall = publish_until_queued(addr, Some(&auth), options, queue, control).await?;
+    let cpu = cpu.per_item_us(n);
     let metrics = metrics(addr).await?;
     let handshakes = metrics
         .lines()
         .find_map(|l| l.strip_prefix("outrider_tcp_connections_opened_total "))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .context("outrider_tcp_connections_opened_total missing from /metrics")?;
-    Ok((n as f64 / wall, handshakes))
+    Ok((n as f64 / wall, handshakes, cpu))
 }
 
 /// Publish `options.events` events over HTTP to `addr` from `options.concurrency`
@@ -283,6 +327,55 @@ async fn publish_until_queued(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `n` messages to `queue` through lapin: CONNECTIONS connections, each with one channel in
+/// confirm mode, every publish awaited until RabbitMQ confirms it.
+async fn lapin_publishers(broker: SocketAddr, queue: &str, n: usize) -> Result<()> {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let uri = format!("amqp://guest:guest@{broker}/%2f");
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let connection =
+            lapin::Connection::connect(&uri, lapin::ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let next = next.clone();
+        let queue = queue.to_owned();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= n {
+                    break;
+                }
+                let body = event_data(1, seq, 0);
+                let properties = lapin::BasicProperties::default()
+                    .with_message_id(format!("lapin-{seq}").into());
+                let confirmation = channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        properties,
+                    )
+                    .await?
+                    .await?;
+                if !confirmation.is_ack() {
+                    bail!("lapin: RabbitMQ did not confirm message {seq}");
+                }
+            }
+            connection.close(200, "done".into()).await?;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
 }
 
 async fn metrics(addr: SocketAddr) -> Result<String> {

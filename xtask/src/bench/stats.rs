@@ -66,6 +66,44 @@ pub fn cpu_delta(before: Option<Duration>, after: Option<Duration>) -> Duration 
     }
 }
 
+/// The first process whose command name (`/proc/<pid>/comm`) is `name`, if any: e.g. the
+/// local RabbitMQ's `beam.smp`, to read its CPU time.
+pub fn process_named(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then_some(pid)
+        })
+}
+
+/// CPU time used by a few processes over one phase of a benchmark.
+pub struct CpuMeter {
+    start: Vec<(Option<u32>, Option<Duration>)>,
+}
+
+impl CpuMeter {
+    /// Start measuring `pids` (`None`: this process).
+    pub fn start(pids: &[Option<u32>]) -> Self {
+        CpuMeter {
+            start: pids.iter().map(|&pid| (pid, cpu_time(pid))).collect(),
+        }
+    }
+
+    /// Microseconds of CPU per item for each process, in the order given to `start`
+    /// (zero where `/proc` could not be read).
+    pub fn per_item_us(&self, items: usize) -> Vec<f64> {
+        self.start
+            .iter()
+            .map(|&(pid, before)| {
+                cpu_delta(before, cpu_time(pid)).as_secs_f64() * 1e6 / items.max(1) as f64
+            })
+            .collect()
+    }
+}
+
 /// Logical CPUs available to this process.
 pub fn cpus() -> usize {
     std::thread::available_parallelism()
