@@ -259,6 +259,7 @@ async fn run_one(
 
 fn publication(s: &ScheduleRow, event_id: &str, slot: i64) -> Publication {
     let data: Value = serde_json::from_str(&s.data).unwrap_or(Value::Object(Default::default()));
+    let data = serde_json::value::to_raw_value(&data).expect("a JSON value serialises");
     Publication {
         id: event_id.to_string(),
         tenant_id: s.tenant_id.clone(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppParts, AppState};
 use crate::auth::AuthConfig;
 use crate::catalog;
 use crate::config::ServeConfig;
@@ -120,7 +120,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
             ..WorkerConfig::default()
         },
     );
-    Ok(AppState {
+    Ok(AppState::new(AppParts {
         store,
         runtime: Arc::new(runtime),
         registry,
@@ -128,7 +128,7 @@ pub async fn build_state(config: ServeConfig) -> anyhow::Result<AppState> {
         keyring,
         config: Arc::new(config),
         delivery,
-    })
+    }))
 }
 
 /// Run the server until SIGINT or SIGTERM.

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::routing::{route, Routable, Route};
@@ -38,8 +38,9 @@ pub struct Publication {
     pub time: i64,
     /// String metadata.
     pub metadata: Option<BTreeMap<String, String>>,
-    /// JSON payload.
-    pub data: Value,
+    /// JSON payload: an object's text, kept as published (parsed again only if a
+    /// destination's filter reads it).
+    pub data: Box<RawValue>,
     /// Whether failed deliveries are retried.
     pub eligible_for_retry: bool,
     /// Publish to this destination only; must belong to the tenant.
@@ -195,15 +196,13 @@ impl RoutedBatch {
                     continue;
                 }
             }
-            let metadata = serde_json::to_value(&p.metadata).unwrap_or(Value::Null);
-            let time = crate::api::wire::rfc3339(p.time);
             let matched = route(
                 tenant_routes,
                 &Routable {
                     id: &p.id,
                     topic: &p.topic,
-                    time: &time,
-                    metadata: &metadata,
+                    time: p.time,
+                    metadata: p.metadata.as_ref(),
                     data: &p.data,
                 },
                 p.destination_id.as_deref(),
@@ -217,7 +216,7 @@ impl RoutedBatch {
                     .metadata
                     .as_ref()
                     .map(|m| serde_json::to_string(m).expect("map serialises")),
-                data: p.data.to_string(),
+                data: String::from(Box::<str>::from(p.data)),
                 id: p.id,
                 tenant_id: p.tenant_id,
                 topic: p.topic,

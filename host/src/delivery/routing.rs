@@ -2,25 +2,42 @@
 //! and matching its filter. Topics and filters are parsed once per publish batch, not once
 //! per event.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::filter::{topic_matches, Filter, Topics};
+use crate::api::wire::rfc3339;
 use crate::store::DestinationRow;
 
-/// The event fields a filter can look at.
+/// The event fields a filter can look at, as published: the document a filter reads is
+/// built from them only when some destination has a filter.
 pub struct Routable<'a> {
     /// Event id.
     pub id: &'a str,
     /// Topic.
     pub topic: &'a str,
-    /// Time, RFC 3339.
-    pub time: &'a str,
-    /// Metadata object.
-    pub metadata: &'a Value,
-    /// Payload.
-    pub data: &'a Value,
+    /// Time, ms since the epoch.
+    pub time: i64,
+    /// String metadata.
+    pub metadata: Option<&'a BTreeMap<String, String>>,
+    /// Payload: a JSON object's text.
+    pub data: &'a RawValue,
+}
+
+impl Routable<'_> {
+    /// `{"id", "topic", "time", "metadata", "data"}`, what filters match against.
+    fn document(&self) -> Value {
+        json!({
+            "id": self.id,
+            "topic": self.topic,
+            "time": rfc3339(self.time),
+            "metadata": self.metadata,
+            "data": serde_json::from_str::<Value>(self.data.get()).unwrap_or(Value::Null),
+        })
+    }
 }
 
 /// How a stored filter column reads.
@@ -65,7 +82,7 @@ impl Route {
 /// The destinations among `routes` (one tenant's) that should receive the event. With
 /// `only` set (publish to one destination), at most that one.
 pub fn route<'r>(routes: &'r [Route], event: &Routable<'_>, only: Option<&str>) -> Vec<&'r Route> {
-    // Built only when some filter needs it: it copies the payload.
+    // Built only when some filter needs it: it parses the payload.
     let mut doc: Option<Value> = None;
     routes
         .iter()
@@ -75,15 +92,9 @@ pub fn route<'r>(routes: &'r [Route], event: &Routable<'_>, only: Option<&str>) 
         .filter(|r| match &r.filter {
             StoredFilter::None => true,
             StoredFilter::Invalid => false,
-            StoredFilter::Valid(filter) => filter.matches(doc.get_or_insert_with(|| {
-                json!({
-                    "id": event.id,
-                    "topic": event.topic,
-                    "time": event.time,
-                    "metadata": event.metadata,
-                    "data": event.data,
-                })
-            })),
+            StoredFilter::Valid(filter) => {
+                filter.matches(doc.get_or_insert_with(|| event.document()))
+            }
         })
         .collect()
 }

@@ -459,6 +459,27 @@ mod tests {
         assert_eq!(temp_store, 2);
     }
 
+    #[test]
+    fn sqlite_is_built_without_allocation_statistics_or_shared_page_caches() {
+        // `LIBSQLITE3_FLAGS` in `.cargo/config.toml`: both cost a mutex per allocation or
+        // page fetch on the writer's thread.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut statement = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test]
     async fn the_direct_writer_waits_for_another_writer_instead_of_failing() {
         let (store, _dir) = test_support::sqlite().await;
