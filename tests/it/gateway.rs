@@ -577,6 +577,26 @@ async fn the_payload_is_delivered_as_published_and_must_be_an_object() {
     .await;
     assert_eq!(String::from_utf8_lossy(&got.body), data);
 
+    // A surrogate pair is a character; a lone surrogate is none.
+    for (data, status) in [(r#"{"s":"\ud83d\ude00"}"#, 202), (r#"{"s":"\ud800"}"#, 400)] {
+        let (got, res) = status_and_body(
+            server
+                .admin(Method::POST, "/api/v1/publish")
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"tenant_id":"acme","topic":"order.paid","data":{data}}}"#
+                )),
+        )
+        .await;
+        assert_eq!(got, status, "{data}: {res}");
+        if status == 400 {
+            assert!(
+                res["message"].as_str().unwrap().starts_with("data:"),
+                "{res}"
+            );
+        }
+    }
+
     for (bad, why) in [
         (json!([1, 2]), "an array"),
         (json!("text"), "a string"),

@@ -83,6 +83,7 @@ async fn publish(
         Some(_) => return Err(ApiError::bad_request("data: must be a JSON object")),
         None => return Err(ApiError::bad_request("data: is required")),
     };
+    check_escapes(&data)?;
     let metadata = string_map("metadata", &req.metadata)?;
     let time = match &req.time {
         Some(t) => parse_time("time", t)?,
@@ -125,6 +126,22 @@ async fn publish(
             destination_ids: outcome.destination_ids,
         }),
     ))
+}
+
+/// serde_json checks a raw value's syntax but not what its `\u` escapes encode, so a lone
+/// UTF-16 surrogate (`"\ud800"`, no character at all) would pass where parsing the payload
+/// refuses it. Escapes in the surrogate range are rare: only then is the payload parsed.
+fn check_escapes(data: &RawValue) -> ApiResult<()> {
+    let may_hold_surrogate = data
+        .get()
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2].eq_ignore_ascii_case(&b'd'));
+    if may_hold_surrogate {
+        serde_json::from_str::<Value>(data.get())
+            .map_err(|err| ApiError::bad_request(format!("data: {err}")))?;
+    }
+    Ok(())
 }
 
 /// Outpost's `RetryRequest`.

@@ -1,14 +1,15 @@
 //! `broker/rabbitmq`: events per second into a RabbitMQ queue through Outrider (publish
 //! over HTTP, stored, delivered by the `rabbitmq` WebAssembly plugin over the host's
-//! pooled `tcp` connections, publisher confirms) against a native publisher in this
+//! pooled `tcp` connections, publisher confirms) against native publishers in this
 //! process sending the same messages to the same broker with confirms, in the same run.
 //!
-//! The native publisher is the `rabbitmq` plugin's own AMQP 0-9-1 codec
-//! (`plugins/rabbitmq/src/amqp.rs`, compiled natively here) on tokio sockets: the same
-//! protocol work without sandbox, store or HTTP, using as many connections as Outrider
-//! may open to one destination, each waiting for the confirm of every message as the
-//! plugin's single deliveries do; and, second, pipelined as the plugin's batches are: one
+//! The first is lapin, the standard Rust AMQP client, on as many connections as Outrider
+//! may open to one destination, awaiting each message's confirm. The stricter floor is
+//! the `rabbitmq` plugin's own AMQP 0-9-1 codec (`plugins/rabbitmq/src/amqp.rs`, compiled
+//! natively here) on bare tokio sockets: the same protocol work without sandbox, store or
+//! HTTP, in the same shape; and, second, pipelined as the plugin's batches are: one
 //! connection, windows of 128 publishes written back to back, then their confirms.
+//! Every phase also reports each process's CPU per event from `/proc`.
 //! Handshakes are Outrider's `outrider_tcp_connections_opened_total`.
 
 use std::net::SocketAddr;

@@ -10,8 +10,9 @@
 //!   loopback sink in this process and compares it with POSTing the same bodies straight
 //!   to the sink.
 //! - `broker/rabbitmq` (module [`broker`]) publishes through the release binary to
-//!   RabbitMQ via the `rabbitmq` plugin and compares it with a native publisher sending
-//!   the same messages with confirms; it also reports handshakes per 10,000 events.
+//!   RabbitMQ via the `rabbitmq` plugin and compares it with native publishers sending
+//!   the same messages with confirms (lapin, and the plugin's own codec on bare sockets);
+//!   it also reports every process's CPU per event and handshakes per 10,000 events.
 //!
 //! - `smoke/aws_sqs` publishes through the release binary into moto_server's SQS and reads
 //!   every message back: a correctness check, not a speed figure (moto is the bottleneck).
