@@ -107,11 +107,7 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     let native_wall = started.elapsed().as_secs_f64();
     let native_rate = n as f64 / native_wall;
     let native_cpu = cpu.per_item_us(n);
-    let count = control.queue_declare(queue, true).await?;
-    if count as usize != n {
-        bail!("native run: {count} of {n} messages in the queue");
-    }
-    control.queue_purge(queue).await?;
+    control.check_and_purge(queue, n, "native run").await?;
     line(
         "broker/rabbitmq native publisher, confirms (msg/s)",
         format!("{native_rate:.0} ({n} messages, {CONNECTIONS} connections)"),
@@ -124,11 +120,7 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
     lapin_publishers(options.broker, queue, n).await?;
     let lapin_rate = n as f64 / started.elapsed().as_secs_f64();
     let lapin_cpu = cpu.per_item_us(n);
-    let count = control.queue_declare(queue, true).await?;
-    if count as usize != n {
-        bail!("lapin run: {count} of {n} messages in the queue");
-    }
-    control.queue_purge(queue).await?;
+    control.check_and_purge(queue, n, "lapin run").await?;
     line(
         "broker/rabbitmq lapin publisher, confirms (msg/s)",
         format!(
@@ -150,11 +142,9 @@ async fn compare(options: &Options, queue: &str, control: &mut Amqp) -> Result<(
         amqp.publish_window(queue, &window).await?;
     }
     let pipelined_rate = n as f64 / started.elapsed().as_secs_f64();
-    let count = control.queue_declare(queue, true).await?;
-    if count as usize != n {
-        bail!("native pipelined run: {count} of {n} messages in the queue");
-    }
-    control.queue_purge(queue).await?;
+    control
+        .check_and_purge(queue, n, "native pipelined run")
+        .await?;
     line(
         "broker/rabbitmq native publisher, pipelined confirms (msg/s)",
         format!("{pipelined_rate:.0} ({n} messages, 1 connection, windows of {BATCH_MAX})"),
@@ -547,6 +537,15 @@ impl Amqp {
         let mut args = ok.args();
         args.short_str();
         args.u32().context("queue.declare-ok")
+    }
+
+    /// Check that `queue` holds the `n` messages a phase published, then empty it.
+    async fn check_and_purge(&mut self, queue: &str, n: usize, phase: &str) -> Result<()> {
+        let count = self.queue_declare(queue, true).await?;
+        if count as usize != n {
+            bail!("{phase}: {count} of {n} messages in the queue");
+        }
+        self.queue_purge(queue).await
     }
 
     async fn queue_purge(&mut self, queue: &str) -> Result<()> {
