@@ -328,15 +328,17 @@ async fn lapin_publishers(broker: SocketAddr, queue: &str, n: usize) -> Result<(
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let connection =
-            lapin::Connection::connect(&uri, lapin::ConnectionProperties::default()).await?;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
         let next = next.clone();
         let queue = queue.to_owned();
+        let uri = uri.clone();
+        // Connected inside the task, as the codec's publishers are: the handshakes overlap.
         tasks.push(tokio::spawn(async move {
+            let connection =
+                lapin::Connection::connect(&uri, lapin::ConnectionProperties::default()).await?;
+            let channel = connection.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
             loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 if seq >= n {
