@@ -14,6 +14,7 @@ mod gateway;
 mod net_check;
 mod openapi;
 mod operations;
+mod payload;
 mod plugin_examples;
 mod plugin_kit;
 mod plugins_api;
